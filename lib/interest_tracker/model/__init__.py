@@ -1,0 +1,9 @@
+"""The recurrent interest model: a config dataclass plus an ``nn.Module``.
+
+Nothing here knows about Spark, ranks or devices; training and scoring import it.
+"""
+from .config import ModelConfig
+from .interest_model import InterestModel
+from .weights import load_model, save_model
+
+__all__ = ["ModelConfig", "InterestModel", "load_model", "save_model"]

@@ -1,0 +1,33 @@
+"""Model hyper-parameters. Saved as JSON beside the weights; never pickled."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import require
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_items: int
+    """Vocabulary size including the reserved indexes (0 = padding, 1 = unknown)."""
+    num_event_types: int = 5
+    """Event-type vocabulary size including 0 = padding."""
+    cell: Literal["gru", "lstm"] = "gru"
+    hidden_size: int = 100
+    num_layers: int = 1
+    embedding_dim: int = 100
+    """Item embedding size; also the interest-vector size."""
+    event_type_dim: int = 8
+    use_time_gap: bool = True
+    tied_embeddings: bool = True
+    """Score with the input item embeddings (True) or a separate output table."""
+    dropout: float = 0.0
+    embedding_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.num_items >= 3, f"num_items must be >= 3 (2 reserved + items), got {self.num_items}")
+        require(self.num_event_types >= 2, "num_event_types must be >= 2 (padding + one type)")
+        require(self.cell in ("gru", "lstm"), f"cell must be 'gru' or 'lstm', got {self.cell!r}")
+        require(self.hidden_size > 0 and self.num_layers > 0 and self.embedding_dim > 0, "sizes must be positive")
+        require(0.0 <= self.dropout < 1.0 and 0.0 <= self.embedding_dropout < 1.0, "dropouts must be in [0, 1)")

@@ -1,0 +1,92 @@
+"""Recurrent interest model.
+
+Input per position: item embedding + event-type embedding + log time gap + session-start
+flag. A GRU/LSTM runs over the user's sequence; its state is projected into the item
+embedding space. That projection is the user's *interest vector*: scores for all items
+are its dot product with the item embeddings, so top-K scoring is one matrix product,
+and the vector after the latest event is what the scoring stage writes.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+PAD_INDEX = 0
+UNKNOWN_INDEX = 1
+
+
+class InterestModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.item_embedding = nn.Embedding(c.num_items, c.embedding_dim, padding_idx=PAD_INDEX)
+        self.event_type_embedding = nn.Embedding(c.num_event_types, c.event_type_dim, padding_idx=PAD_INDEX)
+        extra = 2 if c.use_time_gap else 1  # log gap (optional) + session-start flag
+        rnn_cls = nn.GRU if c.cell == "gru" else nn.LSTM
+        self.rnn = rnn_cls(
+            input_size=c.embedding_dim + c.event_type_dim + extra,
+            hidden_size=c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+        )
+        self.embedding_dropout = nn.Dropout(c.embedding_dropout)
+        self.output_dropout = nn.Dropout(c.dropout)
+        self.projection = nn.Linear(c.hidden_size, c.embedding_dim)
+        if c.tied_embeddings:
+            self.output_embedding = None
+        else:
+            self.output_embedding = nn.Embedding(c.num_items, c.embedding_dim, padding_idx=PAD_INDEX)
+        self.output_bias = nn.Parameter(torch.zeros(c.num_items))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        std = self.config.embedding_dim ** -0.5
+        nn.init.normal_(self.item_embedding.weight, 0.0, std)
+        if self.output_embedding is not None:
+            nn.init.normal_(self.output_embedding.weight, 0.0, std)
+        with torch.no_grad():
+            self.item_embedding.weight[PAD_INDEX].zero_()
+
+    def item_vectors(self) -> torch.Tensor:
+        """(num_items, embedding_dim) output item embeddings used for scoring."""
+        table = self.item_embedding if self.output_embedding is None else self.output_embedding
+        return table.weight
+
+    def forward(
+        self,
+        items: torch.Tensor,
+        event_types: torch.Tensor,
+        log_gaps: torch.Tensor,
+        session_starts: torch.Tensor,
+    ) -> torch.Tensor:
+        """Interest vectors at every position: (batch, L, embedding_dim).
+
+        Arrays are right-padded; positions past a row's length produce values that
+        callers mask out (targets) or skip (see :meth:`encode_last`).
+        """
+        parts = [
+            self.embedding_dropout(self.item_embedding(items)),
+            self.event_type_embedding(event_types),
+        ]
+        if self.config.use_time_gap:
+            parts.append(log_gaps.unsqueeze(-1).to(parts[0].dtype))
+        parts.append(session_starts.unsqueeze(-1).to(parts[0].dtype))
+        states, _ = self.rnn(torch.cat(parts, dim=-1))
+        return self.projection(self.output_dropout(states))
+
+    def encode_last(self, items, event_types, log_gaps, session_starts, lengths) -> torch.Tensor:
+        """Interest vector after each row's latest event: (batch, embedding_dim)."""
+        states = self.forward(items, event_types, log_gaps, session_starts)
+        idx = (lengths.long().clamp(min=1) - 1).view(-1, 1, 1).expand(-1, 1, states.shape[-1])
+        return states.gather(1, idx).squeeze(1)
+
+    def score_all(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for each vector: (n, num_items). Padding/unknown score -inf."""
+        scores = vectors @ self.item_vectors().T + self.output_bias
+        scores[:, PAD_INDEX] = float("-inf")
+        scores[:, UNKNOWN_INDEX] = float("-inf")
+        return scores

@@ -1,0 +1,66 @@
+"""The one place a SparkSession is built.
+
+Library functions receive a session; only jobs and the test fixture call
+:func:`get_session`. Settings that every stage relies on for correctness (UTC
+session time zone, explicit-schema-friendly options) are set here; tuning settings
+(shuffle partitions, AQE, Arrow batch size) belong to spark-submit ``--conf`` flags
+or ``cluster/*.properties``, and are only defaulted here for local mode.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Mapping
+
+log = logging.getLogger(__name__)
+
+# Correctness settings: always applied, whatever the cluster passes.
+REQUIRED_CONF = {
+    # Event times are stored and compared in UTC; never depend on the JVM's zone.
+    "spark.sql.session.timeZone": "UTC",
+    # Overwrite only the partitions a run writes (idempotent reruns per run date).
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # Parquet timestamps as INT64 micros: readable by pyarrow, DuckDB, Trino, Hive 3.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+# Local-mode defaults for small data; a cluster overrides them with --conf.
+LOCAL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "4g",
+}
+
+
+def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str] | None = None):
+    """Return the active SparkSession or build one.
+
+    ``master`` is only used when no master is given by spark-submit (``spark.master``
+    unset): this keeps ``python jobs/x.py`` working in local mode while a scheduler's
+    ``spark-submit --master yarn`` wins.
+    """
+    from pyspark.sql import SparkSession
+
+    # Executors must run the same interpreter as the driver in local mode.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    active = SparkSession.getActiveSession()
+    if active is None:
+        from pyspark import SparkConf
+
+        existing = SparkConf()
+        if not existing.contains("spark.master"):
+            builder = builder.master(master or "local[2]")
+            for k, v in LOCAL_DEFAULTS.items():
+                if not existing.contains(k):
+                    builder = builder.config(k, v)
+    for k, v in {**(conf or {}), **REQUIRED_CONF}.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    for k, v in REQUIRED_CONF.items():
+        spark.conf.set(k, v)
+    log.info("spark session %s master=%s", spark.sparkContext.applicationId, spark.sparkContext.master)
+    return spark

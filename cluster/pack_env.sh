@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Pack what executors need on YARN / standalone clusters without the executor image:
+#   dist/interest-tracker-env.tar.gz   a relocatable venv (venv-pack) with the pinned stack
+#                                      and horovod; shipped with --archives URL#environment
+#   dist/interest-tracker-code.zip     the interest_tracker package; shipped with --py-files
+#
+# The development venv cannot be packed as is: the project is installed there in
+# editable mode, which venv-pack refuses (the code would point at this checkout).
+# So this builds a separate venv, non-editable, from the same pins.
+#
+# Usage: cluster/pack_env.sh [OUT_DIR]    (then upload both files, e.g. hdfs dfs -put)
+# Needs: python3.11, and venv-pack (scripts/install_test_tools.sh puts it in
+# .venv/.interest-tracker/tools). The horovod wheel comes from scripts/build_horovod.sh's cache.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:-$here/dist}"
+py="${PYTHON:-python3.11}"
+cons="$here/requirements/constraints.txt"
+tools="${TOOLS_DIR:-$here/.venv/.interest-tracker/tools}"
+cache="${HOROVOD_WHEEL_CACHE:-$HOME/.cache/interest-tracker/wheels}"
+log() { echo "[pack_env] $*" >&2; }
+
+mkdir -p "$out"
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+env_dir="$work/env"
+log "building a non-editable venv in $env_dir"
+"$py" -m venv "$env_dir"
+pip=("$env_dir/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install -c "$cons" "torch==2.13.0"
+"${pip[@]}" install -c "$cons" -r "$here/requirements/petastorm-deps.txt" pyarrow numpy pandas cffi cloudpickle pyyaml
+"${pip[@]}" install -c "$cons" --no-deps "petastorm==0.13.1"
+wheel="$(ls "$cache"/torch-*/horovod-0.28.1-*.whl 2>/dev/null | head -1 || true)"
+if [ -n "$wheel" ]; then
+  "${pip[@]}" install --no-deps "$wheel"
+else
+  log "no horovod wheel in $cache: run scripts/build_horovod.sh first if you train on this cluster"
+fi
+log "packing the venv (venv-pack)"
+PYTHONPATH="$tools" "$env_dir/bin/python" -m venv_pack -p "$env_dir" -o "$out/interest-tracker-env.tar.gz" --force
+log "zipping the interest_tracker package"
+(cd "$here/lib" && "$py" -m zipfile -c "$out/interest-tracker-code.zip" interest_tracker)
+log "wrote $out/interest-tracker-env.tar.gz and $out/interest-tracker-code.zip"

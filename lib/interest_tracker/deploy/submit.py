@@ -1,0 +1,310 @@
+"""Build the spark-submit command line for one job on one kind of cluster.
+
+Why one function: a cluster run breaks on things local mode hides (the Python on the
+executors, code that must be shipped, paths the executors cannot see). Keeping every
+such decision here means the submit scripts, the DAG and the image entrypoint cannot
+drift apart, and the unit tests pin the exact command lines.
+
+The recommended Spark confs per job live in ``cluster/*.properties`` (not in Python) and
+are turned into explicit ``--conf`` flags. We do not use ``--properties-file``: on Spark
+3.5 it replaces the cluster's ``spark-defaults.conf`` instead of adding to it.
+
+How code and Python reach the executors (one of, for any non-local master):
+
+* ``env_archive`` + ``code_zip``: a venv packed by ``cluster/pack_env.sh`` shipped with
+  ``--archives URL#environment``, and the project as a zip on ``--py-files``;
+* ``image``: the executor image built from ``cluster/Dockerfile`` (Kubernetes);
+* ``executor_python``: an interpreter that already exists at the same path on every
+  node (a shared or pre-provisioned environment; the standalone-cluster test uses it).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Mapping, Sequence
+from urllib.parse import urlparse
+
+from ..config import ConfigError
+
+#: job name -> entry point, relative to the application root.
+JOBS: dict[str, str] = {
+    "generate_synthetic": "jobs/generate_synthetic.py",
+    "prepare_events": "jobs/prepare_events.py",
+    "train_model": "jobs/train_model.py",
+    "score_users": "jobs/score_users.py",
+    "pipeline_report": "jobs/pipeline_report.py",
+}
+#: The daily pipeline, in dependency order (clean -> train -> score).
+PIPELINE: tuple[str, ...] = ("prepare_events", "train_model", "score_users")
+
+#: Where the executor image keeps its interpreter and the project (see cluster/Dockerfile).
+IMAGE_PYTHON = "/opt/venv/bin/python"
+IMAGE_APP_ROOT = "/opt/interest-tracker"
+#: The alias a packed environment is unpacked under in each container's working dir.
+ENV_ALIAS = "environment"
+#: Airflow's template for the logical date; accepted verbatim as a run date.
+AIRFLOW_RUN_DATE = "{{ ds }}"
+
+_MASTER_PATTERNS = (
+    re.compile(r"local(\[(\d+|\*)(,\d+)?\])?"),
+    re.compile(r"yarn"),
+    re.compile(r"spark://[^/\s:]+:\d+(,[^/\s:]+:\d+)*"),
+    re.compile(r"k8s://https?://\S+"),
+)
+_PATH_KEY = re.compile(r"(^|_)(root|path|dir|uri|url)$")
+
+
+class SubmitError(ConfigError):
+    """The submit request cannot work on the chosen cluster; the message says how to fix it."""
+
+
+def master_kind(master: str) -> str:
+    """``local``, ``yarn``, ``standalone`` or ``k8s``; raise for anything else."""
+    if not any(p.fullmatch(master) for p in _MASTER_PATTERNS):
+        raise SubmitError(
+            f"master {master!r} is not one of local[N], yarn, spark://HOST:PORT, k8s://https://HOST:PORT; "
+            "pass --master with one of those"
+        )
+    if master.startswith("local"):
+        return "local"
+    if master.startswith("spark://"):
+        return "standalone"
+    if master.startswith("k8s://"):
+        return "k8s"
+    return "yarn"
+
+
+def has_scheme(path: str) -> bool:
+    """True for ``file:///x``, ``hdfs://nn/x``, ``s3a://b/x``, ``local:///x``; False for ``/x``."""
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", path)) and not re.match(r"^[a-zA-Z]:\\", path)
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Parse a Java-style ``.properties`` file (``key=value`` or ``key value``, ``#``/``!`` comments)."""
+    out: dict[str, str] = {}
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        m = re.match(r"^(\S+?)\s*[=:\s]\s*(.*)$", line)
+        if not m or not m.group(2):
+            raise SubmitError(f"{path}:{n}: expected 'key=value', got {raw!r}; fix the properties file")
+        out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def default_properties_dir() -> Path:
+    """``cluster/`` of the source tree (also present in the executor image)."""
+    cand = Path(__file__).resolve().parents[3] / "cluster"
+    if not (cand / "common.properties").is_file():
+        raise SubmitError(
+            f"no cluster/common.properties next to the package ({cand}); pass properties_dir= "
+            "(--properties-dir) pointing at the project's cluster/ folder"
+        )
+    return cand
+
+
+def job_properties(job: str, properties_dir: Path, gpu: bool = False) -> dict[str, str]:
+    """Merged confs for ``job``: common, then the job's own, then its GPU layer (later wins)."""
+    files = [properties_dir / "common.properties", properties_dir / f"{job}.properties"]
+    if gpu:
+        gpu_file = properties_dir / f"{job}.gpu.properties"
+        if not gpu_file.is_file():
+            raise SubmitError(f"job {job!r} has no GPU settings ({gpu_file} missing); only train_model runs on GPUs")
+        files.append(gpu_file)
+    merged: dict[str, str] = {}
+    for f in files:
+        if not f.is_file():
+            raise SubmitError(f"missing {f}; every job needs cluster/common.properties and cluster/<job>.properties")
+        merged.update(read_properties(f))
+    return merged
+
+
+def non_url_paths(data: object, prefix: str = "") -> list[str]:
+    """Dotted keys of a config mapping whose path-like values are not URLs.
+
+    On a cluster the executors do not see the driver's disk, so ``output_root=/tmp/x``
+    would silently write pieces of a table to several machines' local disks.
+    """
+    found: list[str] = []
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, str) and _PATH_KEY.search(str(k)) and v and not has_scheme(v):
+                found.append(key)
+            else:
+                found.extend(non_url_paths(v, key + "."))
+    return found
+
+
+def _run_date_text(run_date: str | dt.date) -> str:
+    if isinstance(run_date, dt.date):
+        return run_date.isoformat()
+    if run_date == AIRFLOW_RUN_DATE:
+        return run_date
+    try:
+        return dt.date.fromisoformat(run_date).isoformat()
+    except ValueError as e:
+        raise SubmitError(f"run date must be YYYY-MM-DD (or {AIRFLOW_RUN_DATE!r} in a DAG), got {run_date!r}") from e
+
+
+def _local_path(url: str, what: str) -> str:
+    """``file:///x`` or ``/x`` -> ``/x``; anything else is an error (client mode reads it locally)."""
+    if not has_scheme(url):
+        return str(Path(url).resolve())
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return parsed.path
+    raise SubmitError(
+        f"{what} {url!r} must be on the submitting machine in client mode (file:// or a path): the driver "
+        "reads it locally; copy it there or use deploy_mode='cluster' (--deploy-mode cluster), which ships it"
+    )
+
+
+def build_submit_command(
+    job: str,
+    master: str,
+    run_date: str | dt.date,
+    config_url: str,
+    *,
+    deploy_mode: str = "client",
+    env_archive: str | None = None,
+    code_zip: str | None = None,
+    image: str | None = None,
+    executor_python: str | None = None,
+    driver_python: str | None = None,
+    gpu: bool = False,
+    overrides: Sequence[str] = (),
+    conf: Mapping[str, str] | None = None,
+    app_root: str | None = None,
+    properties_dir: str | Path | None = None,
+    spark_submit: str = "spark-submit",
+) -> list[str]:
+    """Return the argv that submits ``job`` for ``run_date`` to ``master``.
+
+    ``config_url`` is the job's JSON config. In client mode the driver reads it from the
+    submitting machine (``file://`` or a path); in cluster mode it is shipped with
+    ``--files`` (any URL the cluster can read) and passed to the job by file name.
+    ``overrides`` become the job's ``--set key=value`` flags; ``conf`` adds or replaces
+    Spark confs after the properties files. Raises :class:`SubmitError` (a ConfigError)
+    for combinations that cannot work on that cluster, with the fix in the message.
+    """
+    if job not in JOBS:
+        raise SubmitError(f"unknown job {job!r}; choose one of {sorted(JOBS)}")
+    kind = master_kind(master)
+    date_text = _run_date_text(run_date)
+    if deploy_mode not in ("client", "cluster"):
+        raise SubmitError(f"deploy_mode must be 'client' or 'cluster', got {deploy_mode!r}")
+    if deploy_mode == "cluster" and kind == "local":
+        raise SubmitError("deploy_mode='cluster' needs a cluster master; use client mode with local[N]")
+    if deploy_mode == "cluster" and kind == "standalone":
+        raise SubmitError(
+            "Spark standalone does not run Python drivers in cluster mode; use deploy_mode='client' "
+            "with spark://, or YARN/Kubernetes for cluster mode"
+        )
+
+    shipping = [name for name, v in (("env_archive", env_archive), ("image", image),
+                                     ("executor_python", executor_python)) if v]
+    if len(shipping) > 1:
+        raise SubmitError(f"choose one way to ship Python to executors, got {shipping}")
+    if kind != "local" and not shipping:
+        raise SubmitError(
+            f"master {master!r} needs the Python environment on the executors: pass env_archive= "
+            "(--env-archive, a venv packed by cluster/pack_env.sh), image= (--image, cluster/Dockerfile) "
+            "or executor_python= (--executor-python, an interpreter present on every node)"
+        )
+    if image and kind != "k8s":
+        raise SubmitError(
+            f"image= is for Kubernetes masters (k8s://...), not {kind}; on {kind} run executors from a "
+            "packed env (--env-archive) or a provisioned interpreter (--executor-python)"
+        )
+    if env_archive and not code_zip:
+        raise SubmitError(
+            "env_archive= needs code_zip= (--code-zip): the packed venv holds the dependencies, the project "
+            "code travels as a zip built by cluster/pack_env.sh"
+        )
+    for name, url in (("env_archive", env_archive), ("code_zip", code_zip)):
+        if url and kind != "local" and not has_scheme(url):
+            raise SubmitError(f"{name} {url!r} must be a URL the cluster can read (hdfs://, s3a://, file://)")
+
+    props_dir = Path(properties_dir) if properties_dir else default_properties_dir()
+    confs = job_properties(job, props_dir, gpu=gpu)
+
+    # Where the job's entry point is, as the driver sees it.
+    if app_root is None:
+        if image and deploy_mode == "cluster":
+            app_root = f"local://{IMAGE_APP_ROOT}"
+        elif deploy_mode == "cluster":
+            raise SubmitError(
+                "deploy_mode='cluster' needs app_root= (--app-root), a URL holding jobs/ that the cluster "
+                "can read (e.g. hdfs:///apps/interest-tracker/0.1.0, uploaded by cluster/publish_app.sh)"
+            )
+        else:
+            app_root = str(Path(__file__).resolve().parents[3])
+    entry = f"{app_root.rstrip('/')}/{JOBS[job]}"
+
+    argv = [spark_submit, "--master", master, "--deploy-mode", deploy_mode,
+            "--name", f"interest-tracker-{job}-{date_text}"]
+
+    python_confs: dict[str, str] = {}
+    if env_archive:
+        argv += ["--archives", f"{env_archive}#{ENV_ALIAS}"]
+        python_confs["spark.pyspark.python"] = f"./{ENV_ALIAS}/bin/python"
+        if kind == "yarn" and deploy_mode == "cluster":
+            python_confs["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] = f"./{ENV_ALIAS}/bin/python"
+        if deploy_mode == "client":
+            if not driver_python:
+                raise SubmitError(
+                    "client mode with env_archive= needs driver_python= (--driver-python): the driver runs on "
+                    "the submitting machine, outside the unpacked archive"
+                )
+            python_confs["spark.pyspark.driver.python"] = driver_python
+    elif image:
+        python_confs["spark.kubernetes.container.image"] = image
+        python_confs["spark.pyspark.python"] = IMAGE_PYTHON
+        if driver_python:
+            python_confs["spark.pyspark.driver.python"] = driver_python
+    elif executor_python:
+        python_confs["spark.pyspark.python"] = executor_python
+        if driver_python:
+            python_confs["spark.pyspark.driver.python"] = driver_python
+    elif driver_python:
+        python_confs["spark.pyspark.driver.python"] = driver_python
+    if code_zip:
+        argv += ["--py-files", code_zip]
+
+    if deploy_mode == "cluster":
+        argv += ["--files", config_url]
+        config_arg = PurePosixPath(urlparse(config_url).path or config_url).name
+    else:
+        config_arg = _local_path(config_url, "config")
+
+    merged = {**confs, **python_confs, **dict(conf or {})}
+    for key in sorted(merged):
+        argv += ["--conf", f"{key}={merged[key]}"]
+    argv += [entry, "--config", config_arg, "--run-date", date_text]
+    for item in overrides:
+        if "=" not in item:
+            raise SubmitError(f"override {item!r} must look like dotted.key=value")
+        argv += ["--set", item]
+    return argv
+
+
+def pipeline_commands(master: str, run_date: str | dt.date, config_urls: Mapping[str, str],
+                      jobs: Iterable[str] = PIPELINE, **kwargs) -> dict[str, list[str]]:
+    """Commands for several jobs with shared options (the DAG and the cluster test use this)."""
+    missing = [j for j in jobs if j not in config_urls]
+    if missing:
+        raise SubmitError(f"no config URL for job(s) {missing}; give one per job")
+    per_job_gpu = kwargs.pop("gpu_jobs", ())
+    return {
+        j: build_submit_command(j, master, run_date, config_urls[j], gpu=j in per_job_gpu, **kwargs)
+        for j in jobs
+    }
+
+
+def shell_join(argv: Sequence[str]) -> str:
+    """One shell-quoted line (what the scripts print with --dry-run and the DAG runs)."""
+    return " ".join(shlex.quote(a) for a in argv)

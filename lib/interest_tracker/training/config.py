@@ -1,0 +1,108 @@
+"""Training configuration: one frozen dataclass, validated on the driver before Spark starts.
+
+The same dataclass travels to every rank as a plain dict (``to_dict``) and is rebuilt
+there with ``from_dict``, so a worker never receives a pickled driver object and a bad
+value fails on the driver in milliseconds, not on a worker after the Spark job started.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..config import ConfigError, require
+from ..model.config import ModelConfig
+
+LAUNCHERS = ("local", "horovod", "torch-distributor")
+LOADERS = ("petastorm", "pyarrow")
+LOSSES = ("full", "sampled")
+METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str
+    """Stage-1 output for one run date: ``{output_root}/sequences/run_date=D`` (a path or
+    file:// URL) holding ``train/``, ``valid/``, ``test/``, ``item_stats/`` and
+    ``dataset_info.json``."""
+    artifact_root: str
+    """Where ``{model_version}/`` and ``_LATEST`` are written (see docs/architecture.md)."""
+    model_version: str = ""
+    """Artifact directory name; empty = ``v{run_date}`` set by the job."""
+    checkpoint_dir: str = ""
+    """Per-epoch checkpoints; empty = ``{artifact_root}/_checkpoints/{model_version}``.
+    Must be visible to every rank (shared filesystem, or local mode)."""
+    resume: bool = True
+    """Continue from the checkpoint in ``checkpoint_dir`` when there is one."""
+
+    launcher: Literal["local", "horovod", "torch-distributor"] = "local"
+    num_proc: int = 2
+    """Training processes for ``horovod``/``torch-distributor`` (ignored by ``local``)."""
+    start_timeout_s: int = 120
+    """How long ``horovod.spark.run`` waits for its Spark tasks to start."""
+    loader: Literal["petastorm", "pyarrow"] = "petastorm"
+    reader_pool: Literal["thread", "dummy"] = "thread"
+    """Petastorm reader pool. ``dummy`` reads in the caller's thread: deterministic order,
+    needed for bit-exact resume; ``thread`` overlaps I/O with compute."""
+    reader_workers: int = 2
+    shuffle_buffer_batches: int = 4
+    """Rows are shuffled inside a buffer of this many batches (plus row-group shuffling)."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    """``ModelConfig`` fields except ``num_items``/``num_event_types`` (read from the dataset)."""
+    loss: Literal["full", "sampled"] = "full"
+    """``full`` softmax for small catalogs; ``sampled`` (popularity negatives + logQ +
+    in-batch) for catalogs too big for a batch x catalog logit matrix."""
+    num_negatives: int = 1024
+    negative_alpha: float = 0.75
+    """Negatives are drawn with probability proportional to ``train_count ** alpha``."""
+    in_batch_negatives: bool = True
+
+    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    learning_rate: float = 0.002
+    """Per-worker base rate; multiplied by the number of workers when ``scale_lr``."""
+    scale_lr: bool = True
+    warmup_steps: int = 100
+    """Linear warmup from ``learning_rate`` to the scaled rate over this many steps."""
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    batch_size: int = 128
+    """Windows per step per rank."""
+    epochs: int = 10
+    steps_per_epoch: int = 0
+    """Fixed steps per epoch on every rank; 0 = ceil(train rows / (batch_size * ranks))."""
+    seed: int = 42
+    torch_threads: int = 1
+    """Intra-op threads per rank; 1 keeps ranks from fighting for cores and makes runs repeatable."""
+
+    eval_batch_size: int = 512
+    early_stopping_metric: Literal["recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20"] = "mrr@20"
+    patience: int = 3
+    """Stop after this many epochs without improving ``early_stopping_metric`` on valid."""
+    evaluate_test: bool = True
+    """Score the test split once, with the best weights, after training."""
+    log_every_steps: int = 50
+
+    def __post_init__(self) -> None:
+        require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")
+        require(bool(self.artifact_root), "'artifact_root' must be set; set it in conf/train_*.json")
+        require(self.launcher in LAUNCHERS, f"'launcher' must be one of {LAUNCHERS}, got {self.launcher!r}")
+        require(self.loader in LOADERS, f"'loader' must be one of {LOADERS}, got {self.loader!r}")
+        require(self.loss in LOSSES, f"'loss' must be one of {LOSSES}, got {self.loss!r}")
+        require(self.num_proc >= 1, f"'num_proc' must be >= 1, got {self.num_proc}")
+        require(self.batch_size >= 1 and self.eval_batch_size >= 1, "'batch_size' and 'eval_batch_size' must be >= 1")
+        require(self.epochs >= 1, f"'epochs' must be >= 1, got {self.epochs}")
+        require(self.steps_per_epoch >= 0, "'steps_per_epoch' must be >= 0 (0 = derived from the row count)")
+        require(self.learning_rate > 0, f"'learning_rate' must be > 0, got {self.learning_rate}")
+        require(self.warmup_steps >= 0 and self.patience >= 1, "'warmup_steps' must be >= 0 and 'patience' >= 1")
+        require(self.num_negatives >= 1, "'num_negatives' must be >= 1")
+        require(self.torch_threads >= 1 and self.reader_workers >= 1, "'torch_threads'/'reader_workers' must be >= 1")
+        require(self.log_every_steps >= 1, "'log_every_steps' must be >= 1")
+        reserved = {"num_items", "num_event_types"} & set(self.model)
+        require(not reserved, f"'model.{sorted(reserved)}' come from dataset_info.json; remove them from the config")
+        try:
+            self.model_config(num_items=3, num_event_types=2)
+        except (TypeError, ConfigError) as e:
+            raise ConfigError(f"'model' is not a valid ModelConfig: {e}; see lib/interest_tracker/model/config.py") from e
+
+    def model_config(self, num_items: int, num_event_types: int) -> ModelConfig:
+        return ModelConfig(num_items=num_items, num_event_types=num_event_types, **self.model)

@@ -1,0 +1,122 @@
+"""What the training loop needs from a distributed backend, for each launcher.
+
+The loop is written once against ``Comm``: rank/size, wrapping the model and optimizer
+so gradients are averaged, and a few collectives (a scalar allreduce, broadcasting a
+small object such as the early-stopping decision). ``local`` is one process;
+``horovod`` uses ``hvd.DistributedOptimizer`` and broadcasts rank 0's initial
+parameters and optimizer state; ``torch-distributor`` uses DDP over Gloo (CPU) or
+NCCL (GPU), with the rendezvous environment that TorchDistributor/torchrun sets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+class LocalComm:
+    name = "local"
+    rank = 0
+    size = 1
+    local_rank = 0
+
+    def wrap(self, module, optimizer):
+        return module, optimizer
+
+    def allreduce_sum(self, value: float) -> float:
+        return float(value)
+
+    def broadcast_object(self, obj):
+        return obj
+
+    def barrier(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+class HorovodComm:
+    name = "horovod"
+
+    def __init__(self):
+        import horovod.torch as hvd
+
+        hvd.init()
+        self.hvd = hvd
+        self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+
+    def wrap(self, module, optimizer):
+        hvd = self.hvd
+        hvd.broadcast_parameters(module.state_dict(), root_rank=0)
+        hvd.broadcast_optimizer_state(optimizer, root_rank=0)
+        optimizer = hvd.DistributedOptimizer(optimizer, named_parameters=module.named_parameters(),
+                                             op=hvd.Average)
+        return module, optimizer
+
+    def allreduce_sum(self, value: float) -> float:
+        import torch
+
+        return float(self.hvd.allreduce(torch.tensor([float(value)], dtype=torch.float64), op=self.hvd.Sum)[0])
+
+    def broadcast_object(self, obj):
+        return self.hvd.broadcast_object(obj, root_rank=0)
+
+    def barrier(self) -> None:
+        self.hvd.barrier() if hasattr(self.hvd, "barrier") else self.hvd.allreduce(__import__("torch").zeros(1))
+
+    def shutdown(self) -> None:
+        self.hvd.shutdown()
+
+
+class TorchDistComm:
+    name = "torch-distributor"
+
+    def __init__(self, use_gpu: bool = False):
+        import torch.distributed as dist
+
+        missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+        if missing:
+            raise RuntimeError(f"torch.distributed rendezvous variables {missing} are not set: run this "
+                               "through launcher='torch-distributor' (TorchDistributor/torchrun)")
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if use_gpu else "gloo")
+        self.dist = dist
+        self.rank, self.size = dist.get_rank(), dist.get_world_size()
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+
+    def wrap(self, module, optimizer):
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # DDP broadcasts rank 0's parameters at construction; optimizer state is created lazily
+        # (identical on all ranks) or loaded from the same checkpoint file by every rank.
+        return DDP(module), optimizer
+
+    def allreduce_sum(self, value: float) -> float:
+        import torch
+
+        t = torch.tensor([float(value)], dtype=torch.float64)
+        self.dist.all_reduce(t)
+        return float(t[0])
+
+    def broadcast_object(self, obj):
+        box = [obj]
+        self.dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    def shutdown(self) -> None:
+        self.dist.destroy_process_group()
+
+
+def make_comm(launcher: str, use_gpu: bool = False):
+    if launcher == "local":
+        return LocalComm()
+    if launcher == "horovod":
+        return HorovodComm()
+    if launcher == "torch-distributor":
+        return TorchDistComm(use_gpu)
+    raise ValueError(f"unknown launcher {launcher!r}; use local, horovod or torch-distributor")

@@ -1,0 +1,327 @@
+"""The training function that every launcher ships to its workers: ``train(config_dict)``.
+
+One top-level function, importable by reference (so cloudpickle ships a name, not a
+closure over driver state). It takes the validated ``TrainConfig`` as a plain dict,
+imports torch inside, trains with whatever backend ``config["launcher"]`` names, lets
+only rank 0 evaluate and write (checkpoints, artifact), and returns something small:
+the artifact path, the metrics and a digest of the final parameters per rank (so tests
+and operators can check that all ranks ended identical). Never the model.
+
+Determinism: torch runs with ``torch_threads`` (default 1) threads, the global RNG is
+reseeded from ``(seed, epoch, rank)`` at every epoch start and the loaders' order is a
+function of ``(seed, epoch, rank)``, so resuming from the checkpoint of epoch e repeats
+exactly what an uninterrupted run does from epoch e on (with the pyarrow loader or the
+petastorm ``dummy`` pool; the thread pool reorders row groups).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def train(config: dict) -> dict:
+    """Train on this rank; rank 0 returns ``{"artifact", "metrics", "param_digests", ...}``."""
+    import torch
+
+    from ..config import from_dict
+    from ..logs import setup_logging
+    from .config import TrainConfig
+    from .distributed import make_comm
+
+    if not logging.getLogger().handlers:
+        setup_logging("INFO")
+    cfg = from_dict(TrainConfig, config)
+    torch.set_num_threads(cfg.torch_threads)
+    comm = make_comm(cfg.launcher)
+    try:
+        return _train(cfg, comm)
+    finally:
+        comm.shutdown()
+
+
+def read_dataset_info(dataset: str) -> dict:
+    path = Path(dataset.replace("file://", "")) / "dataset_info.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path} not found: 'dataset' must be a stage-1 sequences/run_date=D "
+                                "directory (run jobs/prepare_events.py first)") from e
+
+
+def read_item_counts(dataset: str, num_items: int) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    path = Path(dataset.replace("file://", "")) / "item_stats"
+    t = pq.read_table(path, columns=["item_index", "train_count"])
+    counts = np.zeros(num_items, dtype=np.int64)
+    idx = t.column("item_index").to_numpy()
+    if len(idx) and (idx.max() >= num_items or idx.min() < 0):
+        raise ValueError(f"{path}: item_index outside [0, {num_items}); item_stats and dataset_info.json "
+                         "come from different runs")
+    counts[idx] = t.column("train_count").to_numpy()
+    return counts
+
+
+def _objective(model, cfg, sampler):
+    import torch
+    from torch import nn
+
+    from ..model.interest_model import UNKNOWN_INDEX
+    from .losses import full_softmax_loss, sampled_softmax_loss
+
+    class NextItemObjective(nn.Module):
+        """Model + loss in one forward, so DDP sees every parameter used inside ``forward``."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, items, types, gaps, starts, targets, mask):
+            states = self.model(items, types, gaps, starts)
+            sel = (mask > 0) & (targets > UNKNOWN_INDEX)
+            vectors, t = states[sel], targets[sel]
+            if t.numel() == 0:
+                return states.sum() * 0.0
+            if cfg.loss == "full":
+                return full_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias)
+            return sampled_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias,
+                                        sampler, cfg.num_negatives, cfg.in_batch_negatives)
+
+    return NextItemObjective()
+
+
+def _optimizer(cfg, params):
+    import torch
+
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg, step: int, world: int) -> float:
+    """Linear warmup from the base rate to ``base * world`` (when ``scale_lr``)."""
+    target = cfg.learning_rate * (world if cfg.scale_lr else 1)
+    if cfg.warmup_steps <= 0 or step >= cfg.warmup_steps:
+        return target
+    return cfg.learning_rate + (target - cfg.learning_rate) * step / cfg.warmup_steps
+
+
+def param_digest(model) -> str:
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def evaluate_split(model, url: str, cfg, stride: int | None = None, keep: set | None = None):
+    from ..evaluation.harness import evaluate, model_scorer
+    from .loaders import read_split
+
+    model.eval()
+    return evaluate(model_scorer(model), read_split(url, cfg.eval_batch_size), stride=stride, keep=keep)
+
+
+def _to_tensors(batch):
+    import torch
+
+    return (torch.from_numpy(np.ascontiguousarray(batch["input_items"])).long(),
+            torch.from_numpy(np.ascontiguousarray(batch["input_event_types"])).long(),
+            torch.from_numpy(np.ascontiguousarray(batch["input_log_gaps"])).float(),
+            torch.from_numpy(np.ascontiguousarray(batch["input_session_starts"])).float(),
+            torch.from_numpy(np.ascontiguousarray(batch["target_items"])).long(),
+            torch.from_numpy(np.ascontiguousarray(batch["target_mask"])).long())
+
+
+def _train(cfg, comm) -> dict:
+    import torch
+
+    from ..config import to_dict
+    from ..model import InterestModel
+    from .artifact import environment, write_artifact
+    from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+    from .loaders import count_rows, make_loader, to_url
+    from .losses import NegativeSampler
+
+    rank, world = comm.rank, comm.size
+    root = cfg.dataset.replace("file://", "")
+    info = read_dataset_info(cfg.dataset)
+    model_cfg = cfg.model_config(int(info["num_items"]), int(info["num_event_types"]))
+    torch.manual_seed(cfg.seed)
+    model = InterestModel(model_cfg)
+    sampler = None
+    if cfg.loss == "sampled":
+        sampler = NegativeSampler(torch.from_numpy(read_item_counts(cfg.dataset, model_cfg.num_items)),
+                                  cfg.negative_alpha)
+    objective = _objective(model, cfg, sampler)
+    optimizer = _optimizer(cfg, objective.parameters())
+
+    version = cfg.model_version or "model"
+    ckpt_dir = cfg.checkpoint_dir or str(Path(cfg.artifact_root) / "_checkpoints" / version)
+    state = {"epoch": 0, "global_step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
+             "history": [], "done": False}
+    best_weights = None
+    ckpt = load_checkpoint(ckpt_dir) if cfg.resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        best_weights = ckpt.get("best_model")
+        state.update({k: ckpt[k] for k in state if k in ckpt})
+        state["history"] = json.loads(ckpt["history_json"])
+        set_rng_state(ckpt.get("rng", {}))
+        if rank == 0:
+            log.info("resuming from %s at epoch %d, step %d", ckpt_dir, state["epoch"], state["global_step"])
+    module, optimizer = comm.wrap(objective, optimizer)
+
+    train_url = to_url(str(Path(root) / "train"))
+    rows = count_rows(train_url)
+    steps = cfg.steps_per_epoch or max(1, math.ceil(rows / (cfg.batch_size * world)))
+    loader = make_loader(cfg.loader, train_url, rank, world, cfg.batch_size, cfg.seed, pool=cfg.reader_pool,
+                         workers=cfg.reader_workers, buffer_batches=cfg.shuffle_buffer_batches)
+    if rank == 0:
+        log.info("training %s on %d rank(s): %d train windows, %d steps/epoch of %d windows per rank, "
+                 "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, rows, steps, cfg.batch_size,
+                 cfg.learning_rate, learning_rate(cfg, 10**9, world), cfg.warmup_steps)
+
+    metric = cfg.early_stopping_metric
+    first_loss = None
+    train_time = 0.0
+    trained_points = 0
+    for epoch in range(state["epoch"], cfg.epochs):
+        if state["done"]:
+            break
+        torch.manual_seed(cfg.seed + 7919 * (epoch + 1) + 104729 * rank)
+        module.train()
+        loss_sum, loss_n, win_points, t0, t_win = 0.0, 0, 0, time.perf_counter(), time.perf_counter()
+        for i, batch in enumerate(loader.epoch(epoch, steps)):
+            lr = learning_rate(cfg, state["global_step"], world)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            tensors = _to_tensors(batch)
+            loss = module(*tensors)
+            optimizer.zero_grad()
+            loss.backward()
+            if cfg.grad_clip > 0:
+                if hasattr(optimizer, "synchronize"):  # horovod: clip the averaged gradients
+                    optimizer.synchronize()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    with optimizer.skip_synchronize():
+                        optimizer.step()
+                else:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+            else:
+                optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss is {value} at epoch {epoch} step {state['global_step']} on rank "
+                                         f"{rank}; lower learning_rate (now {lr:.3g}) or grad_clip")
+            if first_loss is None:
+                first_loss = value
+            n_pts = int(((tensors[5] > 0) & (tensors[4] > 1)).sum())
+            loss_sum += value
+            loss_n += 1
+            win_points += n_pts
+            trained_points += n_pts
+            state["global_step"] += 1
+            if (i + 1) % cfg.log_every_steps == 0:
+                total = comm.allreduce_sum(win_points)
+                if rank == 0:
+                    dt_ = time.perf_counter() - t_win
+                    log.info("epoch %d step %d/%d loss %.4f lr %.3g %.0f events/s", epoch, i + 1, steps,
+                             loss_sum / loss_n, lr, total / max(dt_, 1e-9))
+                win_points, t_win = 0, time.perf_counter()
+        epoch_time = time.perf_counter() - t0
+        train_time += epoch_time
+        epoch_loss = comm.allreduce_sum(loss_sum / max(loss_n, 1)) / world
+        epoch_points = comm.allreduce_sum(trained_points)
+        decision = None
+        if rank == 0:
+            valid, _ = evaluate_split(model, to_url(str(Path(root) / "valid")), cfg)
+            score = valid[metric]
+            improved = state["best"] is None or score > state["best"]
+            if improved:
+                state.update(best=score, best_epoch=epoch, bad_epochs=0)
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+            state["history"].append({"epoch": epoch, "train_loss": epoch_loss, "valid": valid,
+                                     "seconds": epoch_time, "events_per_s": epoch_points / max(epoch_time, 1e-9)})
+            log.info("epoch %d: train loss %.4f, valid %s %.4f (best %.4f at epoch %s), %.1fs, %.0f events/s",
+                     epoch, epoch_loss, metric, score, state["best"], state["best_epoch"], epoch_time,
+                     epoch_points / max(epoch_time, 1e-9))
+            stop = state["bad_epochs"] >= cfg.patience
+            if stop:
+                log.info("early stopping: %s did not improve for %d epochs", metric, cfg.patience)
+            state["epoch"] = epoch + 1
+            state["done"] = stop or epoch + 1 >= cfg.epochs
+            save_checkpoint(ckpt_dir, {
+                **{k: v for k, v in state.items() if k != "history"},
+                "history_json": json.dumps(state["history"]),
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "best_model": best_weights, "rng": rng_state(), "config": json.dumps(to_dict(cfg)),
+            })
+            decision = {"stop": stop}
+        decision = comm.broadcast_object(decision)
+        trained_points = 0
+        if decision["stop"]:
+            break
+
+    digest = param_digest(model)
+    digests = _gather_digests(comm, digest)
+    if rank != 0:
+        return {"rank": rank, "param_digest": digest}
+    final_params = digest
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    metrics = {"best_epoch": state["best_epoch"], "early_stopping_metric": metric,
+               "valid": state["history"][state["best_epoch"] - state["history"][0]["epoch"]]["valid"]
+               if state["history"] and state["best_epoch"] is not None else None,
+               "epochs_run": len(state["history"]), "global_step": state["global_step"],
+               "first_loss": first_loss, "history": state["history"]}
+    if cfg.evaluate_test:
+        metrics["test"], _ = evaluate_split(model, to_url(str(Path(root) / "test")), cfg)
+        log.info("test: %s", _fmt(metrics["test"]))
+    path = write_artifact(cfg.artifact_root, version, model, metrics=metrics, info=info, dataset=cfg.dataset,
+                          train_config=to_dict(cfg), env=environment(comm.name, world),
+                          history=state["history"], plot_metric=metric)
+    return {"rank": 0, "artifact": str(path), "metrics": metrics, "param_digest": final_params,
+            "param_digests": digests, "world_size": world}
+
+
+def _gather_digests(comm, digest: str) -> list[str]:
+    """Every rank's final-parameter digest, on every rank (an allreduce of one-hot byte vectors)."""
+    import torch
+
+    if comm.size == 1:
+        return [digest]
+    raw = torch.zeros(comm.size, 64, dtype=torch.float64)
+    raw[comm.rank] = torch.tensor(list(digest.encode()), dtype=torch.float64)
+    flat = _allreduce_vector(comm, raw.view(-1))
+    return [bytes(int(v) for v in flat.view(comm.size, 64)[r].tolist()).decode() for r in range(comm.size)]
+
+
+def _allreduce_vector(comm, vec):
+    import torch
+
+    if comm.name == "horovod":
+        return comm.hvd.allreduce(vec, op=comm.hvd.Sum)
+    if comm.name == "torch-distributor":
+        v = vec.clone()
+        comm.dist.all_reduce(v)
+        return v
+    return vec
+
+
+def _fmt(m: dict) -> str:
+    return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(m.items()))

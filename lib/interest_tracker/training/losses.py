@@ -1,0 +1,82 @@
+"""Next-item losses over interest vectors.
+
+``full_softmax_loss`` scores every item: exact, and fine while ``points x catalog``
+logits fit in memory (tens of thousands of items). ``sampled_softmax_loss`` scores
+each point against its own target, the other targets of the batch (in-batch
+negatives) and a shared set of popularity-sampled negatives, with the logQ correction
+(subtract the log of each candidate's sampling probability) so the estimate stays
+unbiased for popular items. Its memory is ``points x (points + negatives)``,
+independent of the catalog, which is what lets a 1M-item catalog train.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..model.interest_model import PAD_INDEX, UNKNOWN_INDEX
+
+
+def full_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vectors: torch.Tensor,
+                      item_bias: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over all items. Padding/unknown never win (their logits are -inf)."""
+    logits = vectors @ item_vectors.T + item_bias
+    logits[:, PAD_INDEX] = float("-inf")
+    logits[:, UNKNOWN_INDEX] = float("-inf")
+    return F.cross_entropy(logits, targets)
+
+
+class NegativeSampler:
+    """Draws negatives with probability ``count ** alpha`` (item_stats' train counts).
+
+    Reserved indexes (padding, unknown) get probability 0. ``log_q`` is the log of each
+    item's per-draw probability, used for the logQ correction.
+    """
+
+    def __init__(self, train_counts: torch.Tensor, alpha: float = 0.75):
+        counts = train_counts.double().clamp(min=0)
+        counts[PAD_INDEX] = 0
+        counts[UNKNOWN_INDEX] = 0
+        weights = counts.pow(alpha)
+        weights[counts == 0] = 0.0
+        if float(weights.sum()) <= 0:
+            # No counts (e.g. an empty item_stats): fall back to uniform over real items.
+            weights = torch.ones_like(counts)
+            weights[PAD_INDEX] = 0
+            weights[UNKNOWN_INDEX] = 0
+        self.probs = (weights / weights.sum()).float()
+        self.log_q = torch.log(self.probs.clamp(min=1e-12))
+        # Unigram probability of being a batch target: the in-batch candidates' log Q.
+        uni = counts.clamp(min=1e-3)
+        uni[PAD_INDEX] = 1e-3
+        uni[UNKNOWN_INDEX] = 1e-3
+        self.log_unigram = torch.log((uni / uni.sum()).float())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.multinomial(self.probs, n, replacement=True, generator=generator)
+
+
+def sampled_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vectors: torch.Tensor,
+                         item_bias: torch.Tensor, sampler: NegativeSampler, num_negatives: int,
+                         in_batch: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sampled softmax with logQ correction; candidates = [own target, batch targets, sampled].
+
+    Candidates equal to a point's own target (accidental hits) are masked out, except
+    the positive itself, so a popular target is not also pushed down as a negative.
+    """
+    negatives = sampler.sample(num_negatives, generator).to(targets.device)
+    pos_logit = (vectors * item_vectors[targets]).sum(-1) + item_bias[targets]
+    pos_logit = pos_logit - sampler.log_unigram.to(vectors.device)[targets] if in_batch else pos_logit
+    cand_parts = [negatives]
+    logq_parts = [sampler.log_q.to(vectors.device)[negatives] + torch.log(torch.tensor(float(num_negatives)))]
+    if in_batch:
+        cand_parts.insert(0, targets)
+        logq_parts.insert(0, sampler.log_unigram.to(vectors.device)[targets])
+    else:
+        pos_logit = pos_logit - (sampler.log_q.to(vectors.device)[targets]
+                                 + torch.log(torch.tensor(float(num_negatives))))
+    candidates = torch.cat(cand_parts)
+    cand_logits = vectors @ item_vectors[candidates].T + item_bias[candidates] - torch.cat(logq_parts)
+    hits = candidates.unsqueeze(0) == targets.unsqueeze(1)
+    cand_logits = cand_logits.masked_fill(hits, float("-inf"))
+    logits = torch.cat([pos_logit.unsqueeze(1), cand_logits], dim=1)
+    return F.cross_entropy(logits, torch.zeros_like(targets))

@@ -40,7 +40,7 @@ def parse_type(text: str):
         return getattr(T, _PRIMITIVES[t])()
     m = re.fullmatch(r"array<(.+)>", t)
     if m:
-        return T.ArrayType(parse_type(m.group(1)), containsNull=False)
+        return T.ArrayType(parse_type(m.group(1)), containsNull=True)
     m = re.fullmatch(r"map<([^,]+),(.+)>", t)
     if m:
         return T.MapType(parse_type(m.group(1)), parse_type(m.group(2)))

@@ -1,0 +1,51 @@
+"""Per-event model features, shared by sequence building (stage 1) and scoring (stage 3).
+
+Both stages must compute identical inputs for the model, so this is the one definition:
+the item index from the vocabulary, the event-type index, log1p of the gap to the
+user's previous event, the session-start flag, and the event's position in the user's
+history.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from .vocabulary import UNKNOWN_INDEX
+
+
+def event_type_index(event_types: Sequence[str]):
+    """Column: 1-based index of ``event_type`` in ``event_types`` (0 = padding, never produced)."""
+    col = F.lit(None).cast("int")
+    for i, name in reversed(list(enumerate(event_types, start=1))):
+        col = F.when(F.col("event_type") == name, F.lit(i)).otherwise(col)
+    return col
+
+
+def with_sequence_features(events: DataFrame, vocabulary: DataFrame, event_types: Sequence[str],
+                           broadcast_vocabulary: bool = True) -> DataFrame:
+    """Add item_index, event_type_index, log_gap, session_start (0/1) and pos to clean events.
+
+    ``events`` has the clean_events columns; ``vocabulary`` has item_id and item_index.
+    Items missing from the vocabulary map to the unknown index 1. The vocabulary is
+    broadcast by default so the user partitioning of ``events`` is kept (no shuffle).
+    """
+    vocab = vocabulary.select("item_id", "item_index")
+    if broadcast_vocabulary:
+        vocab = F.broadcast(vocab)
+    by_user = Window.partitionBy("user_id").orderBy("event_time", "event_id")
+    us = F.expr("unix_micros(event_time)")
+    prev_us = F.lag(us).over(by_user)
+    prev_session = F.lag("session_id").over(by_user)
+    return (
+        events.join(vocab, "item_id", "left")
+        .withColumn("item_index", F.coalesce(F.col("item_index"), F.lit(UNKNOWN_INDEX)).cast("int"))
+        .withColumn("event_type_index", event_type_index(event_types))
+        .withColumn("log_gap",
+                    F.when(prev_us.isNull(), F.lit(0.0))
+                    .otherwise(F.log1p(F.greatest(us - prev_us, F.lit(0)) / F.lit(1e6))).cast("float"))
+        .withColumn("session_start", F.when(prev_session.isNull() | (prev_session != F.col("session_id")), 1)
+                    .otherwise(0).cast("int"))
+        .withColumn("pos", (F.row_number().over(by_user) - 1).cast("long"))
+    )

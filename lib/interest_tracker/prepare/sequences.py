@@ -1,0 +1,118 @@
+"""Time-split, fixed-length, padded training windows (see docs/architecture.md).
+
+Window k of a user covers positions [k*S, k*S + L). The target at position p (the next
+event's item) is counted in exactly one window: window 0 counts every slot, later
+windows only their last S slots. With S = L windows do not overlap (cheap training);
+with S = L/2 every counted target sees at least L/2 events of context (evaluation).
+
+Leakage: a split's windows are built only from events whose split time is before the
+split's end, and its mask counts only targets inside the split. Events are exploded
+into their windows and grouped by (user, window), a key Spark satisfies with the
+user partitioning already in place, so a user with a million events produces many
+small groups of at most L events, never one huge row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from .config import SequenceConfig, parse_utc
+
+SPLITS = ("train", "valid", "test")
+_SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
+
+
+def resolve_cutoffs(events: DataFrame, cfg: SequenceConfig) -> tuple[dt.datetime, dt.datetime]:
+    """(valid_start, test_start) as UTC datetimes: from the config, or relative to the data's last event."""
+    if cfg.test_start:
+        test_start = parse_utc(cfg.test_start, "sequences.test_start")
+    else:
+        last = events.agg(F.max("event_time")).first()[0]
+        if last is None:
+            raise ValueError("no clean events to split; check the rejected table and the run report")
+        last = last.replace(tzinfo=dt.timezone.utc) if last.tzinfo is None else last.astimezone(dt.timezone.utc)
+        test_start = last - dt.timedelta(days=cfg.test_days)
+    if cfg.valid_start:
+        valid_start = parse_utc(cfg.valid_start, "sequences.valid_start")
+    else:
+        valid_start = test_start - dt.timedelta(days=cfg.valid_days)
+    if valid_start > test_start:
+        raise ValueError(f"valid_start {valid_start} is after test_start {test_start}; fix sequences.* cutoffs")
+    return valid_start, test_start
+
+
+def _ts(value: dt.datetime):
+    return F.lit(value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp")
+
+
+def assign_splits(features: DataFrame, valid_start: dt.datetime, test_start: dt.datetime,
+                  split_by: str = "event") -> DataFrame:
+    """Add ``split_rank`` (0 train, 1 valid, 2 test) from the event's or its session's last time."""
+    if split_by == "session":
+        split_time = F.max("event_time").over(Window.partitionBy("user_id", "session_id"))
+    else:
+        split_time = F.col("event_time")
+    return features.withColumn(
+        "split_rank",
+        F.when(split_time < _ts(valid_start), 0).when(split_time < _ts(test_start), 1).otherwise(2),
+    )
+
+
+def build_windows(split_features: DataFrame, split: str, window_length: int, stride: int) -> DataFrame:
+    """Rows of the ``sequences`` contract for one split.
+
+    ``split_features``: output of :func:`assign_splits` (features + split_rank + pos).
+    """
+    rank = _SPLIT_RANK[split]
+    L, S = window_length, stride
+    by_user = Window.partitionBy("user_id").orderBy("pos")
+    ev = split_features.where(F.col("split_rank") <= rank)
+    ev = ev.select(
+        "user_id", "pos", "item_index", "event_type_index", "log_gap", "session_start",
+        F.lead("item_index").over(by_user).alias("target"),
+        F.lead("split_rank").over(by_user).alias("target_rank"),
+    )
+    k_min = F.greatest(F.lit(0), F.floor((F.col("pos") - L) / F.lit(S)) + 1).cast("long")
+    k_max = F.floor(F.col("pos") / F.lit(S)).cast("long")
+    ev = ev.withColumn("k", F.explode(F.sequence(k_min, k_max))).withColumn("slot", (F.col("pos") - F.col("k") * S).cast("int"))
+    counted = (F.col("target").isNotNull() & (F.col("target_rank") == rank)
+               & ((F.col("k") == 0) | (F.col("slot") >= L - S)))
+    ev = ev.withColumn("mask", counted.cast("int")).withColumn("target", F.coalesce("target", F.lit(0)))
+    grouped = ev.groupBy("user_id", "k").agg(
+        F.array_sort(F.collect_list(F.struct(
+            "slot", "item_index", "event_type_index", "log_gap", "session_start", "target", "mask"))).alias("w"),
+        F.sum("mask").cast("int").alias("num_targets"),
+    ).where(F.col("num_targets") > 0)
+
+    def padded(field: str, pad, dtype: str):
+        arr = F.transform("w", lambda x: x[field])
+        return F.concat(arr, F.array_repeat(F.lit(pad).cast(dtype), F.lit(L) - F.size("w"))).alias(f"_{field}")
+
+    return grouped.select(
+        F.concat_ws(":", "user_id", F.col("k").cast("string")).alias("window_id"),
+        "user_id",
+        F.size("w").cast("int").alias("length"),
+        padded("item_index", 0, "int").alias("input_items"),
+        padded("event_type_index", 0, "int").alias("input_event_types"),
+        padded("log_gap", 0.0, "float").alias("input_log_gaps"),
+        padded("session_start", 0, "int").alias("input_session_starts"),
+        padded("target", 0, "int").alias("target_items"),
+        padded("mask", 0, "int").alias("target_mask"),
+        "num_targets",
+    )
+
+
+def item_train_counts(split_features: DataFrame, vocabulary: DataFrame) -> DataFrame:
+    """``item_stats``: how often each vocabulary index occurs in the train split (0 when never).
+
+    Training uses it for popularity-based negatives and the popularity baseline.
+    """
+    counts = (split_features.where(F.col("split_rank") == 0)
+              .groupBy("item_index").agg(F.count(F.lit(1)).alias("train_count")))
+    all_idx = vocabulary.select(F.col("item_index").cast("int"))
+    reserved = vocabulary.sparkSession.createDataFrame([(0,), (1,)], "item_index int")
+    return (reserved.unionByName(all_idx).join(counts, "item_index", "left")
+            .select("item_index", F.coalesce("train_count", F.lit(0)).cast("long").alias("train_count"))
+            .orderBy("item_index"))

@@ -1,0 +1,69 @@
+"""Typed configuration of the scoring job, validated on the driver before Spark starts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from ..config import require
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where and in what batches the model runs. Tuning only: results do not depend on it
+    except ``encode_batch_size``/``score_batch_size``, which fix the matrix shapes (see
+    ``predict.py``) and so must stay the same between a full and an incremental run."""
+
+    device: Literal["cpu", "gpu"] = "cpu"
+    """'gpu' runs the model on the GPU Spark assigned to the task (needs
+    spark.executor.resource.gpu.amount / spark.task.resource.gpu.amount on spark-submit)."""
+    arrow_batch_size: int = 4096
+    """spark.sql.execution.arrow.maxRecordsPerBatch: users per Arrow batch handed to the UDF."""
+    encode_batch_size: int = 64
+    """Users per RNN forward pass. Every pass is padded to exactly this many rows so a user's
+    vector is bitwise independent of which other users share the batch."""
+    score_batch_size: int = 256
+    """Users per top-K matrix product (also padded to a fixed shape)."""
+    item_block_size: int = 16384
+    """Items per block of the blocked top-K product; bounds memory at score_batch_size x this."""
+    torch_threads: int = 1
+    """Intra-op threads per Python worker; 1 because Spark already runs one worker per core."""
+
+    def __post_init__(self) -> None:
+        require(self.device in ("cpu", "gpu"), f"executor.device must be 'cpu' or 'gpu', got {self.device!r}")
+        for name in ("arrow_batch_size", "encode_batch_size", "score_batch_size", "item_block_size", "torch_threads"):
+            require(getattr(self, name) > 0, f"executor.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    events_root: str
+    """Stage-1 output root; clean events are read from {events_root}/events/run_date=D/."""
+    artifact_root: str
+    """Model artifacts; {artifact_root}/_LATEST names the version unless model_version is set."""
+    warehouse_root: str
+    """Tables are written to {warehouse_root}/<table>/run_date=D/."""
+    model_version: Optional[str] = None
+    mode: Literal["full", "incremental"] = "incremental"
+    """'incremental' runs the model only for users with events in stage-1 partitions after
+    the previous state; 'full' recomputes every user from all partitions up to the run date.
+    Both write identical tables."""
+    top_k: int = 20
+    exclude_consumed: bool = True
+    """Never recommend an item the user already had any event with."""
+    item_availability_path: Optional[str] = None
+    """Optional parquet with columns item_id string, available boolean; items with
+    available=false are never recommended."""
+    item_categories_path: Optional[str] = None
+    """Optional parquet with columns item_id string, category string; enables the
+    top-category change in user_interest_drift."""
+    database: str = "interest_tracker"
+    """Spark catalog database the tables are registered in."""
+    register_tables: bool = True
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("events_root", "artifact_root", "warehouse_root"):
+            require(bool(getattr(self, name)), f"'{name}' is required; set it in conf/score_*.json or --set {name}=...")
+        require(self.mode in ("full", "incremental"), f"'mode' must be 'full' or 'incremental', got {self.mode!r}")
+        require(1 <= self.top_k <= 1000, f"'top_k' must be in 1..1000, got {self.top_k}")
+        require(self.database.isidentifier(), f"'database' must be a plain identifier, got {self.database!r}")

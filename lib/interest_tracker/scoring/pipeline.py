@@ -1,0 +1,198 @@
+"""Stage 3 end to end: events + model artifact -> the four scoring tables for one run date.
+
+Full mode recomputes every user; incremental mode runs the model only for users with
+events in stage-1 partitions newer than the previous state, and carries the other
+users' vectors (and, when nothing that shapes recommendations changed, their
+recommendations) forward from the state. Both modes write identical tables; the tests
+check that row for row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from .. import io
+from ..config import ConfigError
+from . import state as st
+from . import tables as tb
+from .artifact import VOCAB_SCHEMA, Artifact, load_artifact
+from .config import ScoringConfig
+from .predict import OUTPUT_SCHEMA, ScoringPayload, make_score_fn
+
+log = logging.getLogger(__name__)
+
+AVAILABILITY_SCHEMA = T.StructType([T.StructField("item_id", T.StringType()),
+                                    T.StructField("available", T.BooleanType())])
+CATEGORY_SCHEMA = T.StructType([T.StructField("item_id", T.StringType()),
+                                T.StructField("category", T.StringType())])
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_date: dt.date
+    model_version: str
+    mode: str
+    """The mode actually run: 'incremental' falls back to 'full' without a usable state."""
+    users: int
+    users_encoded: int
+    tables: dict
+
+
+def unavailable_items(spark: SparkSession, path: str | None) -> list[str]:
+    if not path:
+        return []
+    df = spark.read.schema(AVAILABILITY_SCHEMA).parquet(io.to_url(path))
+    nulls = df.where(F.col("item_id").isNull() | F.col("available").isNull()).count()
+    if nulls:
+        raise ValueError(f"{path}: {nulls} rows have a null item_id or available; "
+                         "every row needs both (item_id string, available boolean)")
+    return sorted(r.item_id for r in df.where(~F.col("available")).select("item_id").distinct().collect())
+
+
+def settings_fingerprint(cfg: ScoringConfig, model_version: str, unavailable: list[str]) -> str:
+    """What decides a user's recommendations besides their vector and consumed items."""
+    text = json.dumps({"model_version": model_version, "top_k": cfg.top_k, "exclude_consumed": cfg.exclude_consumed,
+                       "unavailable": unavailable}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_payload(art: Artifact, unavailable: list[str]) -> ScoringPayload:
+    mask = None
+    if unavailable:
+        wanted = set(unavailable)
+        mask = np.array([i is not None and i in wanted for i in art.item_ids], dtype=bool)
+        log.info("%d items marked unavailable (%d of them in the model's vocabulary)", len(wanted), int(mask.sum()))
+    return ScoringPayload(art.model_version, art.config_json, art.weights, art.item_ids, mask)
+
+
+def _features_fn():
+    from ..prepare.features import with_sequence_features
+
+    return with_sequence_features
+
+
+def _model_input(windows: DataFrame) -> DataFrame:
+    return windows.select("user_id", "items", "event_types", "log_gaps", "session_starts", "consumed_item_ids",
+                          F.lit(None).cast("array<float>").alias("vector"), "events_used", "last_event_time")
+
+
+def _carried_input(unchanged: DataFrame) -> DataFrame:
+    """Users without new events, fed to top-K with their state vector (no RNN)."""
+    empty_i = F.array().cast("array<int>")
+    return unchanged.select("user_id", empty_i.alias("items"), empty_i.alias("event_types"),
+                            F.array().cast("array<float>").alias("log_gaps"), empty_i.alias("session_starts"),
+                            "consumed_item_ids", "vector", "events_used", "last_event_time")
+
+
+def _carried_recommendations(unchanged: DataFrame, previous_recs: DataFrame) -> DataFrame:
+    """Users without new events and unchanged settings keep the previous run's lists."""
+    lists = previous_recs.groupBy("user_id").agg(
+        F.sort_array(F.collect_list(F.struct("rank", "item_id", "score"))).alias("r"))
+    return unchanged.join(lists, "user_id", "left").select(
+        "user_id", "vector",
+        F.coalesce(F.col("r.item_id"), F.array().cast("array<string>")).alias("rec_item_ids"),
+        F.coalesce(F.col("r.score"), F.array().cast("array<float>")).alias("rec_scores"),
+        "events_used", "last_event_time")
+
+
+def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> RunResult:
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.executor.arrow_batch_size))
+    art = load_artifact(spark, cfg.artifact_root, cfg.model_version)
+    L = art.window_length
+    unavailable = unavailable_items(spark, cfg.item_availability_path)
+    fingerprint = settings_fingerprint(cfg, art.model_version, unavailable)
+    payload = spark.sparkContext.broadcast(build_payload(art, unavailable))
+    vocab = spark.createDataFrame([(item, i) for i, item in enumerate(art.item_ids) if item is not None],
+                                  VOCAB_SCHEMA)
+    categories = None
+    if cfg.item_categories_path:
+        categories = (spark.read.schema(CATEGORY_SCHEMA).parquet(io.to_url(cfg.item_categories_path))
+                      .where(F.col("category").isNotNull()).dropDuplicates(["item_id"]))
+
+    state, state_date = (None, None)
+    if cfg.mode == "incremental":
+        state, state_date = st.read_previous_state(spark, cfg.warehouse_root, run_date)
+        if state is None:
+            log.info("incremental: no state before %s; scoring every user", run_date)
+        else:
+            versions = [r.model_version for r in state.select("model_version").distinct().collect()]
+            if versions != [art.model_version]:
+                log.warning("incremental: state of %s holds model version(s) %s, scoring with %s; "
+                            "vectors are not comparable, so every user is recomputed",
+                            state_date, versions, art.model_version)
+                state, state_date = None, None
+
+    unchanged = None
+    if state is None:
+        mode = "full"
+        events = st.dedupe_events(st.read_events(spark, cfg.events_root, None, run_date))
+        consumed_src = events.select("user_id", "item_id")
+    else:
+        mode = "incremental"
+        new = st.read_events(spark, cfg.events_root, state_date, run_date)
+        changed = new.select("user_id").distinct()
+        old = state.join(changed, "user_id", "left_semi")
+        events = st.dedupe_events(st.state_events(old).unionByName(new))
+        consumed_src = st.state_consumed(old).unionByName(new.select("user_id", "item_id"))
+        unchanged = state.join(changed, "user_id", "left_anti")
+
+    tail = st.latest_events(events, L + 1)
+    feats = _features_fn()(tail, vocab, art.event_types)
+    windows = st.user_windows(feats, L).join(st.consumed_items(consumed_src), "user_id")
+    windows = windows.persist(StorageLevel.MEMORY_AND_DISK)
+    score_fn = make_score_fn(payload, L, cfg.top_k, cfg.exclude_consumed, cfg.executor)
+
+    model_input = _model_input(windows)
+    carried = None
+    if unchanged is not None:
+        same_settings = unchanged.where(F.col("settings_fingerprint") != fingerprint).limit(1).count() == 0
+        recs_url = tb.table_url(cfg.warehouse_root, tb.RECOMMENDATIONS)
+        if same_settings and io.exists(spark, io.join(recs_url, f"run_date={state_date.isoformat()}")):
+            prev_recs = st.read_partition(spark, recs_url, tb.RECOMMENDATIONS, state_date)
+            carried = _carried_recommendations(unchanged, prev_recs)
+        else:
+            log.info("recommendation settings changed since %s: rescoring every user from stored vectors", state_date)
+            model_input = model_input.unionByName(_carried_input(unchanged))
+    scored = model_input.mapInPandas(score_fn, OUTPUT_SCHEMA)
+    if carried is not None:
+        scored = scored.unionByName(carried)
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+    users = scored.count()
+    users_encoded = windows.count()
+    if users == 0:
+        raise ValueError(f"no user has events in {cfg.events_root}/events up to {run_date}; "
+                         "nothing to score (check events_root and the run date)")
+    log.info("%s run %s: %d users, %d encoded by the model", mode, run_date, users, users_encoded)
+
+    interest = tb.interest_table(scored, art.model_version, run_date)
+    recs = tb.recommendations_table(scored, art.model_version, run_date)
+    interest_url = tb.table_url(cfg.warehouse_root, tb.INTEREST)
+    drift_url = tb.table_url(cfg.warehouse_root, tb.DRIFT)
+    prev_date = st.previous_partition(spark, interest_url, run_date)
+    prev_interest = st.read_partition(spark, interest_url, tb.INTEREST, prev_date) if prev_date else None
+    prev_drift = (st.read_partition(spark, drift_url, tb.DRIFT, prev_date)
+                  if prev_date and io.exists(spark, io.join(drift_url, f"run_date={prev_date.isoformat()}")) else None)
+    drift = tb.drift_table(interest, recs, run_date, categories, prev_interest, prev_drift, prev_date)
+
+    new_state = tb.state_table(scored, windows, art.model_version, fingerprint, run_date)
+    if unchanged is not None:
+        kept = unchanged.withColumn("settings_fingerprint", F.lit(fingerprint)).withColumn("run_date", F.lit(run_date))
+        new_state = new_state.unionByName(tb.conform(kept, tb.STATE))
+    frames = {tb.INTEREST: interest, tb.RECOMMENDATIONS: recs, tb.DRIFT: drift, tb.STATE: new_state}
+    try:
+        published = tb.publish_tables(spark, cfg.warehouse_root, run_date, frames)
+    finally:
+        scored.unpersist()
+        windows.unpersist()
+    if cfg.register_tables:
+        tb.register_tables(spark, cfg.database, cfg.warehouse_root, run_date)
+    return RunResult(run_date, art.model_version, mode, users, users_encoded, published)

@@ -1,0 +1,172 @@
+"""Assemble the output tables from scored users, and publish them atomically.
+
+All four partitions (``user_interest``, ``user_recommendations``,
+``user_interest_drift``, ``user_scoring_state``) are first written to staging
+directories; only when every write succeeded are they renamed into place
+(``io.publish``). A failure while Spark writes therefore leaves every previous
+partition untouched and readable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from .. import io
+from ..contracts import load_contract
+
+log = logging.getLogger(__name__)
+
+INTEREST = "user_interest"
+RECOMMENDATIONS = "user_recommendations"
+DRIFT = "user_interest_drift"
+STATE = "user_scoring_state"
+TABLES = (INTEREST, RECOMMENDATIONS, DRIFT, STATE)
+
+
+def conform(df: DataFrame, name: str) -> DataFrame:
+    return load_contract(name).conform(df)
+
+
+def interest_table(scored: DataFrame, model_version: str, run_date: dt.date) -> DataFrame:
+    return conform(scored.select(
+        "user_id", "vector", F.lit(model_version).alias("model_version"), F.lit(run_date).alias("as_of"),
+        "events_used", "last_event_time", F.lit(run_date).alias("run_date")), INTEREST)
+
+
+def recommendations_table(scored: DataFrame, model_version: str, run_date: dt.date) -> DataFrame:
+    recs = scored.select("user_id", F.posexplode(F.arrays_zip("rec_item_ids", "rec_scores")).alias("pos", "r"))
+    return conform(recs.select(
+        "user_id", (F.col("pos") + 1).alias("rank"), F.col("r.rec_item_ids").alias("item_id"),
+        F.col("r.rec_scores").alias("score"), F.lit(model_version).alias("model_version"),
+        F.lit(run_date).alias("run_date")), RECOMMENDATIONS)
+
+
+def _sum(arr) -> F.Column:
+    return F.aggregate(arr, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
+
+
+def cosine(a: str, b: str) -> F.Column:
+    """cos(a, b) in double precision; null when either is null or has norm 0."""
+    dot = _sum(F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double")))
+    na = _sum(F.transform(a, lambda x: x.cast("double") * x.cast("double")))
+    nb = _sum(F.transform(b, lambda x: x.cast("double") * x.cast("double")))
+    return F.when((na > 0) & (nb > 0), dot / (F.sqrt(na) * F.sqrt(nb)))
+
+
+def top_categories(recs: DataFrame, categories: DataFrame) -> DataFrame:
+    """user_id, top_category: the most frequent category in the user's recommendations."""
+    counts = recs.join(categories, "item_id").groupBy("user_id", "category").count()
+    w = Window.partitionBy("user_id").orderBy(F.col("count").desc(), F.col("category"))
+    return (counts.withColumn("_n", F.row_number().over(w)).where("_n = 1")
+            .select("user_id", F.col("category").alias("top_category")))
+
+
+def drift_table(interest: DataFrame, recs: DataFrame, run_date: dt.date, categories: DataFrame | None,
+                previous_interest: DataFrame | None, previous_drift: DataFrame | None,
+                previous_date: dt.date | None) -> DataFrame:
+    df = interest.select("user_id", "model_version", "vector")
+    if previous_interest is not None:
+        prev = previous_interest.select("user_id", F.col("vector").alias("prev_vector"),
+                                        F.col("model_version").alias("prev_model_version"))
+        df = df.join(prev, "user_id", "left")
+        same_model = F.col("prev_model_version") == F.col("model_version")
+        df = df.withColumn("cosine_similarity", F.when(same_model, cosine("vector", "prev_vector")))
+    else:
+        df = df.withColumn("cosine_similarity", F.lit(None).cast("double"))
+    if categories is not None:
+        df = df.join(top_categories(recs, categories), "user_id", "left")
+    else:
+        df = df.withColumn("top_category", F.lit(None).cast("string"))
+    if previous_drift is not None:
+        df = df.join(previous_drift.select("user_id", F.col("top_category").alias("previous_top_category")),
+                     "user_id", "left")
+    else:
+        df = df.withColumn("previous_top_category", F.lit(None).cast("string"))
+    return conform(df.select(
+        "user_id", "model_version", F.lit(previous_date).cast("date").alias("previous_run_date"),
+        "cosine_similarity", "top_category", "previous_top_category",
+        (F.col("top_category") != F.col("previous_top_category")).alias("top_category_changed"),
+        F.lit(run_date).alias("run_date")), DRIFT)
+
+
+def state_table(scored: DataFrame, windows: DataFrame, model_version: str, fingerprint: str,
+                run_date: dt.date) -> DataFrame:
+    """State for changed users (``windows`` holds their tail events) ; see pipeline for the rest."""
+    df = scored.select("user_id", "vector", "events_used", "last_event_time").join(
+        windows.select("user_id", "event_ids", "item_ids", F.col("event_type_names").alias("event_types"),
+                       "event_times", "session_ids", "event_run_dates", "consumed_item_ids"), "user_id")
+    return conform(df.select(
+        "user_id", F.lit(model_version).alias("model_version"), F.lit(fingerprint).alias("settings_fingerprint"),
+        "event_ids", "item_ids", "event_types", "event_times", "session_ids", "event_run_dates", "vector",
+        "events_used", "last_event_time", "consumed_item_ids", F.lit(run_date).alias("run_date")), STATE)
+
+
+def table_url(warehouse_root: str, name: str) -> str:
+    return io.join(io.to_url(warehouse_root), name)
+
+
+def publish_tables(spark: SparkSession, warehouse_root: str, run_date: dt.date,
+                   frames: dict[str, DataFrame]) -> dict[str, str]:
+    """Write every frame to staging, then publish them all as ``run_date=D`` partitions."""
+    partition = f"run_date={run_date.isoformat()}"
+    staged: dict[str, str] = {}
+    try:
+        for name, df in frames.items():
+            contract = load_contract(name)
+            cols = [c for c in contract.columns if c not in contract.partition_by]
+            staging = io.staging_url(table_url(warehouse_root, name), partition)
+            staged[name] = staging
+            write_staging(df.select(*cols), staging)
+    except BaseException:
+        for staging in staged.values():
+            try:
+                io.delete(spark, staging)
+            except Exception:  # noqa: BLE001 - keep the original error; a leftover _staging dir is harmless
+                log.warning("could not remove %s", staging)
+        raise
+    published = {}
+    for name, staging in staged.items():
+        final = io.join(table_url(warehouse_root, name), partition)
+        io.publish(spark, staging, final)
+        published[name] = final
+    return published
+
+
+def write_staging(df: DataFrame, url: str) -> None:
+    df.write.mode("overwrite").parquet(url)
+
+
+def _norm(url: str) -> str:
+    """'file:/x', 'file:///x/' and '/x' name the same place."""
+    return re.sub(r"^file:/+", "/", url).rstrip("/")
+
+
+def register_tables(spark: SparkSession, database: str, warehouse_root: str, run_date: dt.date,
+                    names=TABLES) -> None:
+    """Register each table in the Spark catalog (external parquet table) and add the run's partition.
+
+    The files are the source of truth; the catalog entry only points at them, so
+    re-registering is idempotent and another engine can read the same directories.
+    """
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    for name in names:
+        url = table_url(warehouse_root, name)
+        contract = load_contract(name)
+        ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in contract.spark_schema().fields)
+        full = f"{database}.{name}"
+        if spark.catalog.tableExists(full):
+            location = spark.sql(f"DESCRIBE TABLE EXTENDED {full}").where("col_name = 'Location'").collect()
+            if location and _norm(location[0]["data_type"]) != _norm(url):
+                log.warning("catalog table %s pointed at %s; re-registering at %s", full, location[0]["data_type"], url)
+                spark.sql(f"DROP TABLE {full}")  # external table: its files are kept
+        if not spark.catalog.tableExists(full):
+            spark.sql(f"CREATE TABLE {full} ({ddl}) USING parquet "
+                      f"PARTITIONED BY ({', '.join(contract.partition_by)}) LOCATION '{url}'")
+            spark.sql(f"ALTER TABLE {full} RECOVER PARTITIONS")
+        else:
+            spark.sql(f"ALTER TABLE {full} ADD IF NOT EXISTS PARTITION (run_date = DATE'{run_date.isoformat()}')")
+        spark.sql(f"REFRESH TABLE {full}")

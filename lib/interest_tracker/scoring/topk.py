@@ -1,0 +1,94 @@
+"""Blocked top-K: best K items per user without materialising the users x items matrix.
+
+Scores are ``vector . item_vector + bias``. The bias is folded into the product as an
+extra coordinate (vector gets a trailing 1, items get their bias), so each block is one
+GEMM. Excluded items get a bias of -inf (all users) or are masked per user (consumed
+items). Items are processed in blocks of ``item_block_size``; each block's top-K is
+merged into a running top-K, so memory stays at users x block.
+
+Every product is padded to exactly ``batch_size`` user rows: BLAS picks different
+kernels (and so different rounding) for different shapes, and a fixed shape makes a
+user's scores bitwise independent of the other users in the batch. That is what lets
+an incremental run reproduce a full run exactly.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+def augmented_items(item_vectors: torch.Tensor, bias: torch.Tensor, excluded: np.ndarray | None) -> torch.Tensor:
+    """(N, D+1) item matrix [item_vector | bias]; excluded items (bool mask) get bias -inf."""
+    b = bias.detach().clone().float()
+    if excluded is not None:
+        b[torch.from_numpy(np.asarray(excluded, dtype=bool))] = float("-inf")
+    return torch.cat([item_vectors.detach().float(), b.unsqueeze(1)], dim=1).contiguous()
+
+
+def blocked_topk(
+    vectors: torch.Tensor,
+    items_aug: torch.Tensor,
+    k: int,
+    consumed: Sequence[np.ndarray] | None = None,
+    batch_size: int = 256,
+    item_block_size: int = 16384,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` item indexes and scores per row of ``vectors`` (n, D).
+
+    Returns (indexes int32 (n, k), scores float32 (n, k)), best first, ties broken by the
+    smaller index. Slots beyond the number of eligible items hold index -1 and score -inf.
+    ``consumed[i]`` (int array) lists items excluded for row i only.
+    """
+    n = vectors.shape[0]
+    num_items = items_aug.shape[0]
+    device = items_aug.device
+    out_idx = np.full((n, k), -1, dtype=np.int32)
+    out_score = np.full((n, k), -np.inf, dtype=np.float32)
+    ones = torch.ones((batch_size, 1), dtype=items_aug.dtype, device=device)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        rows = stop - start
+        v = torch.zeros((batch_size, vectors.shape[1]), dtype=items_aug.dtype, device=device)
+        v[:rows] = vectors[start:stop].to(device=device, dtype=items_aug.dtype)
+        v = torch.cat([v, ones], dim=1)
+        mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)
+        best_s = torch.full((batch_size, 0), float("-inf"), device=device)
+        best_i = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
+        for b0 in range(0, num_items, item_block_size):
+            b1 = min(b0 + item_block_size, num_items)
+            s = v @ items_aug[b0:b1].T
+            if mask_rows is not None:
+                sel = (mask_cols >= b0) & (mask_cols < b1)
+                s[mask_rows[sel], mask_cols[sel] - b0] = float("-inf")
+            kk = min(k, b1 - b0)
+            bs, bi = torch.topk(s, kk, dim=1)
+            best_s = torch.cat([best_s, bs], dim=1)
+            best_i = torch.cat([best_i, bi + b0], dim=1)
+            if best_s.shape[1] > k:
+                best_s, pos = torch.topk(best_s, k, dim=1)
+                best_i = torch.gather(best_i, 1, pos)
+        s_np = best_s[:rows].cpu().numpy()
+        i_np = best_i[:rows].cpu().numpy()
+        # Deterministic order: score descending, then index ascending.
+        order = np.lexsort((i_np, -s_np), axis=-1)
+        s_np = np.take_along_axis(s_np, order, axis=1)
+        i_np = np.take_along_axis(i_np, order, axis=1)
+        i_np = np.where(np.isneginf(s_np), -1, i_np)
+        w = s_np.shape[1]
+        out_idx[start:stop, :w] = i_np
+        out_score[start:stop, :w] = s_np
+    return out_idx, out_score
+
+
+def _consumed_pairs(consumed, start: int, stop: int, device):
+    if consumed is None:
+        return None, None
+    parts = [np.asarray(consumed[i], dtype=np.int64) for i in range(start, stop)]
+    lens = [len(p) for p in parts]
+    if sum(lens) == 0:
+        return None, None
+    rows = np.repeat(np.arange(stop - start), lens)
+    cols = np.concatenate(parts)
+    return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)

@@ -1,0 +1,282 @@
+"""Assemble the pipeline report for one run date.
+
+Each section is built from one stage's output. A missing output is never skipped
+quietly: with ``allow_missing`` the section says what was not found and which job
+writes it (and the log warns); without it the job fails. The numbers shown are also
+written to ``summary.json`` beside the page, for tests and for anyone who wants them
+without parsing HTML.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from .. import io
+from . import plots, summaries
+from .config import ReportConfig
+from .html import Section, Table, render
+
+log = logging.getLogger(__name__)
+
+SECTION_IDS = ("run", "counts", "sessions", "events-per-user", "learning-curves", "metrics", "drift")
+COMPARED_METRICS = ("recall@20", "mrr@20", "recall@10", "ndcg@10")
+
+
+class MissingInput(Exception):
+    """A stage's output for this run date is absent; the message names it and its job."""
+
+
+def _local_dir(url: str) -> Path:
+    return Path(url[len("file://"):] if url.startswith("file://") else url)
+
+
+class _Inputs:
+    """Locations of every input for one run date, and their loaders."""
+
+    def __init__(self, spark: SparkSession, cfg: ReportConfig, run_date: dt.date):
+        self.spark, self.cfg, self.run_date = spark, cfg, run_date
+        self.part = f"run_date={run_date.isoformat()}"
+        self.stage1 = io.to_url(cfg.events_root)
+        self.artifacts = io.to_url(cfg.artifact_root)
+        self.warehouse = io.to_url(cfg.warehouse_root)
+        self._artifact_dir: str | None = None
+
+    def _require(self, url: str, job: str) -> str:
+        if not io.exists(self.spark, url):
+            raise MissingInput(f"{url} not found; it is written by {job} for run date {self.run_date}")
+        return url
+
+    def stage1_report(self) -> dict:
+        url = self._require(io.join(self.stage1, "reports", self.part, "report.json"), "jobs/prepare_events.py")
+        return io.read_json(self.spark, url)
+
+    def table(self, root: str, name: str, contract: str, job: str):
+        table_url = io.join(root, name)
+        self._require(io.join(table_url, self.part), job)
+        return io.read_table(self.spark, table_url, contract).where(F.col("run_date") == F.lit(self.run_date))
+
+    def sessions(self):
+        return self.table(self.stage1, "sessions", "sessions", "jobs/prepare_events.py")
+
+    def events(self):
+        return self.table(self.stage1, "events", "clean_events", "jobs/prepare_events.py")
+
+    def drift(self):
+        return self.table(self.warehouse, "user_interest_drift", "user_interest_drift", "jobs/score_users.py")
+
+    def artifact_dir(self) -> str:
+        if self._artifact_dir is None:
+            version = self.cfg.model_version
+            if not version:
+                latest = self._require(io.join(self.artifacts, "_LATEST"), "jobs/train_model.py")
+                version = io.read_text(self.spark, latest).strip()
+            self._artifact_dir = self._require(io.join(self.artifacts, version), "jobs/train_model.py")
+        return self._artifact_dir
+
+    def metrics(self) -> dict:
+        url = self._require(io.join(self.artifact_dir(), "metrics.json"), "jobs/train_model.py")
+        return io.read_json(self.spark, url)
+
+    def artifact_manifest(self) -> dict:
+        url = io.join(self.artifact_dir(), "artifact.json")
+        return io.read_json(self.spark, url) if io.exists(self.spark, url) else {}
+
+
+def _counts_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    rep = inp.stage1_report()
+    c = rep["counts"]
+    total = int(c["input_rows"])
+    rows = [("input rows", total), ("clean", int(c["clean"]))]
+    for group in ("rejected", "duplicates", "quarantined"):
+        rows += [(f"{group}: {k}", int(v)) for k, v in sorted(c.get(group, {}).items())]
+    summary["counts"] = dict(rows)
+    table = Table(["rows", "count", "share of input"],
+                  [(name, n, f"{100.0 * n / total:.2f}%" if total else "n/a") for name, n in rows])
+    sec = Section("counts", "Input and reject counts", tables=[table])
+    sec.notes.append("Every input row is clean, rejected, a duplicate or quarantined; the counts "
+                     f"{'reconcile' if rep.get('reconciled', True) else 'DO NOT reconcile'} "
+                     f"(stage-1 report for {rep.get('run_date')}).")
+    plots.bars([r[0] for r in rows[1:]], [r[1] for r in rows[1:]], out / "counts.png",
+               title="where the input rows went", xlabel="", ylabel="rows", horizontal=True)
+    sec.images.append(("counts.png", "input rows by outcome"))
+    stats = rep.get("stats") or {}
+    if stats:
+        sec.tables.append(Table(["statistic", "value"], sorted(stats.items())))
+        summary["stats"] = stats
+    return sec
+
+
+def _dense(values: list[int], counts: list[int], cap: int) -> tuple[list[str], list[int]]:
+    """Bars for every value 1..cap (zeros included, so the axis is linear), ``cap+`` last, nulls first."""
+    by_value = dict(zip(values, counts))
+    low = 0 if 0 in by_value else 1
+    keys = ([-1] if -1 in by_value else []) + list(range(low, cap + 1))
+    labels = ["null" if k == -1 else (f"{k}+" if k == cap else str(k)) for k in keys]
+    return labels, [by_value.get(k, 0) for k in keys]
+
+
+def _sessions_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    cap = inp.cfg.max_bucket
+    sessions = inp.sessions()
+    vc = summaries.capped_value_counts(sessions, "event_count", cap).collect()
+    q = summaries.duration_quantiles(sessions).first().asDict()
+    values, counts = [r["value"] for r in vc], [r["count"] for r in vc]
+    summary["session_length"] = {"values": values, "counts": counts, "duration_quantiles_s": q}
+    sec = Section("sessions", "Session length")
+    if not values:
+        sec.missing = f"the sessions partition for {inp.run_date} is empty"
+        return sec
+    plots.bars(*_dense(values, counts, cap), out / "session_length.png", title="events per session",
+               xlabel="events in the session", ylabel="sessions")
+    sec.images.append(("session_length.png", "histogram of events per session"))
+    sec.tables.append(Table(["sessions", "p10 duration s", "p50", "p90", "p99"],
+                            [[q["sessions"], q["p10"], q["p50"], q["p90"], q["p99"]]]))
+    return sec
+
+
+def _users_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    cap = inp.cfg.max_bucket
+    per_user = summaries.events_per_user(inp.events())
+    vc = summaries.capped_value_counts(per_user, "events", cap).collect()
+    values, counts = [r["value"] for r in vc], [r["count"] for r in vc]
+    summary["events_per_user"] = {"values": values, "counts": counts}
+    sec = Section("events-per-user", "Events per user")
+    if not values:
+        sec.missing = f"the clean events partition for {inp.run_date} is empty"
+        return sec
+    plots.bars(*_dense(values, counts, cap), out / "events_per_user.png", title="clean events per user",
+               xlabel="events", ylabel="users")
+    sec.images.append(("events_per_user.png", "histogram of events per user"))
+    sec.notes.append(f"{sum(counts):,} users; values of {cap} and more are in the last bar.")
+    return sec
+
+
+def _learning_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    metrics = inp.metrics()
+    history = metrics.get("history") or []
+    metric = metrics.get("early_stopping_metric", "mrr@20")
+    sec = Section("learning-curves", "Learning curves")
+    summary["learning_curves"] = [{"epoch": h["epoch"], "train_loss": h["train_loss"],
+                                   metric: (h.get("valid") or {}).get(metric)} for h in history]
+    if not history:
+        sec.missing = f"{inp.artifact_dir()}/metrics.json has no per-epoch 'history'"
+        return sec
+    plots.learning_curves(history, metric, out / "learning_curves.png")
+    sec.images.append(("learning_curves.png", "training loss and validation metrics per epoch"))
+    sec.tables.append(Table(["epoch", "train loss", f"valid {metric}", "seconds"],
+                            [(h["epoch"], h["train_loss"], (h.get("valid") or {}).get(metric), h.get("seconds"))
+                             for h in history]))
+    sec.notes.append(f"model {os.path.basename(inp.artifact_dir().rstrip('/'))}: best epoch "
+                     f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')} (early stopping on {metric}).")
+    return sec
+
+
+def _metrics_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    metrics = inp.metrics()
+    split = "test" if metrics.get("test") else "valid"
+    rows: dict[str, dict] = {}
+    if metrics.get(split):
+        rows["model"] = metrics[split]
+    baselines = metrics.get("baselines") or {}
+    if isinstance(baselines, dict) and isinstance(baselines.get(split), dict):
+        baselines = baselines[split]  # {"test": {name: {...}}} layout
+    for name, vals in sorted(baselines.items()):
+        if isinstance(vals, dict):
+            rows[name] = vals
+    summary["metrics"] = {"split": split, "rows": rows}
+    sec = Section("metrics", f"Metrics against the baselines ({split} split)")
+    if not rows:
+        sec.missing = f"{inp.artifact_dir()}/metrics.json has no '{split}' metrics"
+        return sec
+    if len(rows) == 1:
+        sec.notes.append("metrics.json records no 'baselines': only the model is shown.")
+    sec.tables.append(Table(["model", *COMPARED_METRICS], [(n, *[r.get(m) for m in COMPARED_METRICS])
+                                                          for n, r in rows.items()]))
+    plots.metric_comparison(rows, COMPARED_METRICS, out / "metrics.png")
+    sec.images.append(("metrics.png", "model and baselines per metric"))
+    return sec
+
+
+def _drift_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    drift = inp.drift()
+    s = summaries.drift_summary(drift).first().asDict()
+    hist = summaries.drift_histogram(drift, inp.cfg.drift_bins).collect()
+    summary["drift"] = {**s, "histogram": [(r["lower"], r["upper"], r["users"]) for r in hist]}
+    sec = Section("drift", "Interest drift")
+    sec.tables.append(Table(["users", "without a previous vector", "mean cosine", "median cosine",
+                             "top category changed", "top category compared"],
+                            [[s["users"], s["without_previous"], s["mean_cosine"], s["median_cosine"],
+                              s["top_category_changed"], s["top_category_compared"]]]))
+    if not hist:
+        sec.notes.append("no user has a previous vector yet (first scored run, or a new model version): "
+                         "the drift histogram starts with the second run.")
+        return sec
+    width = 2.0 / inp.cfg.drift_bins
+    by_bin = {r["bin"]: r["users"] for r in hist}
+    labels = [f"{-1.0 + b * width:.1f}" for b in range(inp.cfg.drift_bins)]
+    plots.bars(labels, [by_bin.get(b, 0) for b in range(inp.cfg.drift_bins)], out / "drift.png",
+               title="cosine similarity to the previous run's interest vector", xlabel="lower edge of the bin",
+               ylabel="users")
+    sec.images.append(("drift.png", "histogram of interest drift (cosine similarity)"))
+    return sec
+
+
+def _run_section(inp: _Inputs, summary: dict) -> Section:
+    rows = [("run date", inp.run_date.isoformat()), ("stage-1 output", inp.stage1),
+            ("artifacts", inp.artifacts), ("warehouse", inp.warehouse)]
+    try:
+        manifest = inp.artifact_manifest()
+        rows += [("model version", manifest.get("model_version")), ("model created", manifest.get("created_at")),
+                 ("vocabulary version", manifest.get("vocab_version"))]
+    except MissingInput as e:
+        rows.append(("model", f"not available: {e}"))
+    summary["run"] = dict(rows)
+    return Section("run", "Run", tables=[Table(["item", "value"], rows)])
+
+
+def build_report(spark: SparkSession, cfg: ReportConfig, run_date: dt.date) -> Path:
+    """Write ``{report_dir}/run_date=D/index.html`` (+ PNGs, summary.json); return the page's path.
+
+    The folder is built under a staging name and renamed, so a reader never sees half a report.
+    """
+    final = _local_dir(cfg.report_dir) / f"run_date={run_date.isoformat()}"
+    staging = final.parent / f".{final.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    inp = _Inputs(spark, cfg, run_date)
+    summary: dict = {"run_date": run_date.isoformat(), "missing": {}}
+    builders: list[tuple[str, str, Callable]] = [
+        ("counts", "Input and reject counts", _counts_section),
+        ("sessions", "Session length", _sessions_section),
+        ("events-per-user", "Events per user", _users_section),
+        ("learning-curves", "Learning curves", _learning_section),
+        ("metrics", "Metrics against the baselines", _metrics_section),
+        ("drift", "Interest drift", _drift_section),
+    ]
+    sections = [_run_section(inp, summary)]
+    for sid, title, fn in builders:
+        try:
+            sections.append(fn(inp, staging, summary))
+        except MissingInput as e:
+            if not cfg.allow_missing:
+                raise
+            log.warning("report section %r: %s", sid, e)
+            summary["missing"][sid] = str(e)
+            sections.append(Section(sid, title, missing=str(e)))
+    page = render(f"interest-tracker pipeline report, {run_date.isoformat()}",
+                  f"generated {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}", sections)
+    (staging / "index.html").write_text(page)
+    (staging / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    log.info("pipeline report written: %s", final / "index.html")
+    return final / "index.html"

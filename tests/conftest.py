@@ -5,7 +5,13 @@ import os
 import sys
 from pathlib import Path
 
+import time
+
 import pytest
+
+# Collected Spark timestamps become naive Python datetimes in the process's zone: pin it.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -1,0 +1,54 @@
+"""Duplicates, replays and bot quarantine."""
+from pyspark.sql import functions as F
+
+from interest_tracker.prepare import bots, clean, dedupe
+from interest_tracker.prepare.config import CleaningConfig
+
+from stage1_helpers import RUN_DATE, T0, raw_df
+
+
+def _valid(spark, rows):
+    v = clean.validate(raw_df(spark, rows), CleaningConfig(), RUN_DATE)
+    assert v.where("reject_reason is not null").count() == 0
+    return v.select("user_id", "item_id", "event_type", "event_time", "raw_record")
+
+
+def test_exact_duplicates_and_replays(spark):
+    e = {"user_id": "u", "item_id": "i", "event_type": "view", "event_time": str(T0)}
+    rows = [e, e, e,                                   # one kept, two exact duplicates
+            {**e, "attributes": '{"retry": "1"}'},     # replay: same key, other fields differ
+            {**e, "event_time": str(T0 + 1)},          # a different event
+            {**e, "user_id": "v"}]                     # same item/time, other user: not a duplicate
+    out = _valid(spark, rows).transform(dedupe.tag_duplicates)
+    counts = {r[0]: r[1] for r in out.groupBy("duplicate_kind").count().collect()}
+    assert counts == {None: 3, "exact": 2, "replay": 1}
+
+
+def test_bots_are_quarantined_not_deleted(spark):
+    rows = [{"user_id": "bot", "item_id": f"i{k}", "event_type": "click", "event_time": str(T0 + k * 0.5)}
+            for k in range(70)]                                    # 70 events in 35 s > 60 / minute
+    rows += [{"user_id": "human", "item_id": f"i{k}", "event_type": "view", "event_time": str(T0 + k * 2)}
+             for k in range(40)]                                   # 30 per minute at most
+    rows += [{"user_id": "daybot", "item_id": f"i{k}", "event_type": "view", "event_time": str(T0 + k * 10)}
+             for k in range(120)]                                  # 6 / minute, 120 / 20 min
+    cfg = CleaningConfig(bot_max_events_per_minute=60, bot_max_events_per_day=100)
+    out = _valid(spark, rows).withColumn("duplicate_kind", F.lit(None).cast("string")).transform(
+        lambda d: bots.tag_bots(d, cfg))
+    got = {(r[0], r[1]): r[2] for r in out.groupBy("user_id", "quarantine_reason").count().collect()}
+    assert got == {("bot", "BOT_RATE_MINUTE"): 70, ("human", None): 40, ("daybot", "BOT_RATE_DAY"): 120}
+
+
+def test_minute_window_is_sliding_not_calendar(spark):
+    # 61 events straddling a minute boundary: 31 in [:30,:59], 30 in [1:00,1:29] -> one 60 s window holds 61
+    rows = [{"user_id": "b", "item_id": str(k), "event_type": "view", "event_time": str(T0 + 30 + k * 0.98)}
+            for k in range(61)]
+    out = _valid(spark, rows).transform(lambda d: bots.tag_bots(d, CleaningConfig(bot_max_events_per_minute=60)))
+    assert {r[0] for r in out.select("quarantine_reason").distinct().collect()} == {"BOT_RATE_MINUTE"}
+
+
+def test_duplicates_do_not_count_towards_bot_rates(spark):
+    e = {"user_id": "u", "item_id": "i", "event_type": "view", "event_time": str(T0)}
+    out = (_valid(spark, [e] * 100).transform(dedupe.tag_duplicates)
+           .transform(lambda d: bots.tag_bots(d, CleaningConfig(bot_max_events_per_minute=60))))
+    assert out.where("quarantine_reason is not null").count() == 0
+    assert out.where("duplicate_kind is null").count() == 1

@@ -1,0 +1,94 @@
+"""Windows, masks and the time split: every target counted once, no leakage."""
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from interest_tracker.prepare import features, sequences
+from interest_tracker.prepare.config import SessionConfig
+from interest_tracker.prepare.sessionize import sessionize
+from interest_tracker.prepare.vocabulary import extend_vocabulary
+
+from stage1_helpers import T0, clean_events_df
+
+UTC = dt.timezone.utc
+T0_DT = dt.datetime.fromtimestamp(T0, UTC)
+
+
+def _split_features(spark, rows, valid_start, test_start, split_by="event"):
+    ev = sessionize(clean_events_df(spark, rows), SessionConfig())
+    vocab, _ = extend_vocabulary(ev, None, 1)
+    feats = features.with_sequence_features(ev, vocab, ["view", "click"])
+    return sequences.assign_splits(feats, valid_start, test_start, split_by), vocab
+
+
+def test_features_match_definition(spark):
+    rows = [("u", "a", T0), ("u", "b", T0 + 99, "click"), ("u", "a", T0 + 99 + 3600)]
+    ev = sessionize(clean_events_df(spark, rows), SessionConfig())
+    vocab, n_new = extend_vocabulary(ev, None, 1)
+    assert n_new == 2
+    idx = {r.item_id: r.item_index for r in vocab.collect()}
+    assert idx == {"a": 2, "b": 3}  # 0 = pad, 1 = unknown; ordered by first_seen
+    f = features.with_sequence_features(ev, vocab.where("item_id = 'a'"), ["view", "click"]).orderBy("pos").collect()
+    assert [r.item_index for r in f] == [2, 1, 2]  # b missing from this vocabulary -> unknown (1)
+    assert [r.event_type_index for r in f] == [1, 2, 1]
+    assert [r.session_start for r in f] == [1, 0, 1]
+    assert f[0].log_gap == 0.0
+    assert f[1].log_gap == pytest.approx(4.6051702, rel=1e-6)  # log1p(99)
+
+
+@pytest.mark.parametrize("L,S", [(4, 4), (4, 2), (3, 1)])
+def test_every_target_counted_exactly_once(spark, L, S):
+    n = 11
+    rows = [("u", f"i{k}", T0 + 60 * k) for k in range(n)] + [("w", "x", T0)]
+    far = T0_DT + dt.timedelta(days=10)
+    sf, _ = _split_features(spark, rows, far, far)
+    w = sequences.build_windows(sf, "train", L, S).collect()
+    assert sum(r.num_targets for r in w) == n - 1  # single-event user 'w' has no target
+    counted = []
+    for r in w:
+        assert len(r.input_items) == L and len(r.target_mask) == L
+        assert r.length == sum(1 for x in r.input_items if x != 0)
+        counted += [r.target_items[j] for j in range(L) if r.target_mask[j]]
+    assert sorted(counted) == sorted(r.item_index for r in sf.where("user_id='u' and pos > 0").collect())
+    if S < L:  # later windows count only their last S slots -> each target has >= L-S context
+        for r in w:
+            if not r.window_id.endswith(":0"):
+                assert all(r.target_mask[j] == 0 for j in range(L - S))
+
+
+def test_no_leakage_across_the_split(spark):
+    # items named after their period: t* before valid_start, v* in valid, s* in test
+    rows = []
+    for u in range(3):
+        rows += [(f"u{u}", f"t{k}", T0 + 60 * k) for k in range(6)]
+        rows += [(f"u{u}", f"v{k}", T0 + 3600 + 60 * k) for k in range(4)]
+        rows += [(f"u{u}", f"s{k}", T0 + 7200 + 60 * k) for k in range(3)]
+    sf, vocab = _split_features(spark, rows, T0_DT + dt.timedelta(seconds=3600), T0_DT + dt.timedelta(seconds=7200))
+    name = {r.item_index: r.item_id for r in vocab.collect()}
+    for split, allowed_inputs, target_prefix in [("train", "t", "t"), ("valid", "tv", "v"), ("test", "tvs", "s")]:
+        w = sequences.build_windows(sf, split, 5, 2 if split != "train" else 5).collect()
+        assert w, split
+        for r in w:
+            inputs = [name[i] for i in r.input_items if i]
+            assert all(x[0] in allowed_inputs for x in inputs), (split, inputs)
+            targets = [name[r.target_items[j]] for j in range(5) if r.target_mask[j]]
+            assert all(t[0] == target_prefix for t in targets), (split, targets)
+        per_user = {"train": 5, "valid": 4, "test": 3}[split]  # first event of the user is never a target
+        assert sum(r.num_targets for r in w) == 3 * per_user
+
+
+def test_split_by_session_keeps_sessions_whole(spark):
+    # one session straddling test_start goes entirely to test (session-rec protocol)
+    rows = [("a", "x", T0), ("a", "y", T0 + 60), ("b", "x", T0 + 100), ("b", "y", T0 + 200)]
+    sf, _ = _split_features(spark, rows, T0_DT + dt.timedelta(seconds=150), T0_DT + dt.timedelta(seconds=150), "session")
+    ranks = {(r.user_id, r.pos): r.split_rank for r in sf.collect()}
+    assert ranks == {("a", 0): 0, ("a", 1): 0, ("b", 0): 2, ("b", 1): 2}
+
+
+def test_cutoffs_default_to_the_last_days(spark):
+    from interest_tracker.prepare.config import SequenceConfig
+
+    ev = clean_events_df(spark, [("u", "a", T0), ("u", "b", T0 + 5 * 86400)])
+    v, t = sequences.resolve_cutoffs(ev, SequenceConfig(valid_days=1, test_days=2))
+    assert t == T0_DT + dt.timedelta(days=3) and v == T0_DT + dt.timedelta(days=2)

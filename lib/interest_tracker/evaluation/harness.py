@@ -91,7 +91,7 @@ class ModelScorer:
         import torch
 
         with torch.no_grad():
-            t = {k: torch.as_tensor(np.asarray(batch[k]), device=self.device) for k in
+            t = {k: torch.as_tensor(np.array(batch[k]), device=self.device) for k in
                  ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
             self.states = self.model(t["input_items"].long(), t["input_event_types"].long(),
                                      t["input_log_gaps"].float(), t["input_session_starts"].float())

@@ -46,6 +46,7 @@ class HorovodComm:
         hvd.init()
         self.hvd = hvd
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+        self._calls = 0
 
     def wrap(self, module, optimizer):
         hvd = self.hvd
@@ -58,10 +59,15 @@ class HorovodComm:
     def allreduce_sum(self, value: float) -> float:
         import torch
 
-        return float(self.hvd.allreduce(torch.tensor([float(value)], dtype=torch.float64), op=self.hvd.Sum)[0])
+        self._calls += 1
+        t = torch.tensor([float(value)], dtype=torch.float64)
+        return float(self.hvd.allreduce(t, op=self.hvd.Sum, name=f"it.sum.{self._calls}")[0])
 
     def broadcast_object(self, obj):
-        return self.hvd.broadcast_object(obj, root_rank=0)
+        # An explicit name: horovod defaults it to type(obj).__name__, which differs between
+        # rank 0 (the object) and the others (None) and stalls the collective forever.
+        self._calls += 1
+        return self.hvd.broadcast_object(obj, root_rank=0, name=f"it.bcast.{self._calls}")
 
     def barrier(self) -> None:
         self.hvd.barrier() if hasattr(self.hvd, "barrier") else self.hvd.allreduce(__import__("torch").zeros(1))

@@ -111,7 +111,7 @@ class PetastormLoader:
             self.url, schema_fields=list(self.fields), num_epochs=None,
             cur_shard=self.rank if self.world > 1 else None,
             shard_count=self.world if self.world > 1 else None,
-            shuffle_row_groups=True, seed=self.seed + 1009 * epoch, shard_seed=self.seed,
+            shuffle_row_groups=True, seed=self.seed + 1009 * epoch,
             reader_pool_type=self.pool, workers_count=self.workers,
         )
         rng = np.random.default_rng([self.seed, epoch, self.rank])

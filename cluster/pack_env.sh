@@ -29,6 +29,9 @@ pip=("$env_dir/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install -c "$cons" "torch==2.13.0"
 "${pip[@]}" install -c "$cons" -r "$here/requirements/petastorm-deps.txt" pyarrow numpy pandas cffi cloudpickle pyyaml
 "${pip[@]}" install -c "$cons" --no-deps "petastorm==0.13.1"
+# The project itself, NOT editable: Horovod ranks are processes started by a Spark task
+# with the driver's environment, so they import the code from the venv, not --py-files.
+"${pip[@]}" install --no-deps "$here"
 wheel="$(ls "$cache"/torch-*/horovod-0.28.1-*.whl 2>/dev/null | head -1 || true)"
 if [ -n "$wheel" ]; then
   "${pip[@]}" install --no-deps "$wheel"

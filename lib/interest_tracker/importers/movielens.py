@@ -58,7 +58,7 @@ def make_movielens_sample(spark: SparkSession, url: str, num_ratings: int = 5000
 
     if num_ratings < 1:
         raise ValueError(f"num_ratings must be >= 1, got {num_ratings}; pass --make-movielens-sample N with N >= 1")
-    num_users = max(1, num_ratings // 40)
+    num_users = num_ratings // 15 + 1  # ~60 events, ~30 distinct items each: enough to fill num_ratings
     cfg = SyntheticConfig(num_users=num_users, num_items=max(200, num_ratings // 5), num_categories=18,
                           events_per_user=60, min_events_per_user=20, max_events_per_user=300,
                           end_time=end_time, between_gap_max_s=86400.0, seed=seed)

@@ -16,8 +16,10 @@ class ExecutorConfig:
     device: Literal["cpu", "gpu"] = "cpu"
     """'gpu' runs the model on the GPU Spark assigned to the task (needs
     spark.executor.resource.gpu.amount / spark.task.resource.gpu.amount on spark-submit)."""
-    arrow_batch_size: int = 4096
-    """spark.sql.execution.arrow.maxRecordsPerBatch: users per Arrow batch handed to the UDF."""
+    arrow_batch_size: Optional[int] = None
+    """spark.sql.execution.arrow.maxRecordsPerBatch (users per Arrow batch handed to the
+    UDF) for this job; None keeps the session's value (cluster/score_users.properties).
+    Memory per predict call is bounded by score_batch_size x item_block_size, not by this."""
     encode_batch_size: int = 64
     """Users per RNN forward pass. Every pass is padded to exactly this many rows so a user's
     vector is bitwise independent of which other users share the batch."""
@@ -30,8 +32,10 @@ class ExecutorConfig:
 
     def __post_init__(self) -> None:
         require(self.device in ("cpu", "gpu"), f"executor.device must be 'cpu' or 'gpu', got {self.device!r}")
-        for name in ("arrow_batch_size", "encode_batch_size", "score_batch_size", "item_block_size", "torch_threads"):
+        for name in ("encode_batch_size", "score_batch_size", "item_block_size", "torch_threads"):
             require(getattr(self, name) > 0, f"executor.{name} must be > 0, got {getattr(self, name)}")
+        require(self.arrow_batch_size is None or self.arrow_batch_size > 0,
+                f"executor.arrow_batch_size must be > 0 or null, got {self.arrow_batch_size}")
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ def _carried_recommendations(unchanged: DataFrame, previous_recs: DataFrame) -> 
 
 
 def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> RunResult:
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.executor.arrow_batch_size))
+    if cfg.executor.arrow_batch_size is not None:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.executor.arrow_batch_size))
     art = load_artifact(spark, cfg.artifact_root, cfg.model_version)
     L = art.window_length
     unavailable = unavailable_items(spark, cfg.item_availability_path)

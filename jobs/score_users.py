@@ -1,0 +1,34 @@
+"""spark-submit entry point for stage 3: score every user into warehouse tables.
+
+    spark-submit jobs/score_users.py --config conf/score_demo.json --run-date 2026-11-28 \
+        [--set mode=full --set top_k=50 --set executor.device=gpu]
+
+Writes user_interest, user_recommendations, user_interest_drift and user_scoring_state
+partitions run_date=D under warehouse_root (contracts in schemas/), registered in the
+Spark catalog database ``database``. Config keys: lib/interest_tracker/scoring/config.py.
+Exit codes: 0 ok, 1 runtime failure (retry may help), 2 configuration error (fix the config).
+"""
+import datetime as dt
+import logging
+import sys
+
+from interest_tracker.cli import run_job
+from interest_tracker.scoring.config import ScoringConfig
+
+log = logging.getLogger("score_users")
+
+
+def main(cfg: ScoringConfig, run_date: dt.date) -> None:
+    from interest_tracker.scoring.pipeline import score_run
+    from interest_tracker.spark import get_session
+
+    spark = get_session("interest-tracker-score")
+    result = score_run(spark, cfg, run_date)
+    log.info("%s run %s with model %s: %d users (%d encoded by the model)", result.mode, run_date,
+             result.model_version, result.users, result.users_encoded)
+    for name, url in result.tables.items():
+        log.info("  %s -> %s", name, url)
+
+
+if __name__ == "__main__":
+    sys.exit(run_job("Score every user: interest vectors, top-K recommendations, interest drift.", ScoringConfig, main))

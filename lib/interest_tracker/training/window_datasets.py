@@ -137,10 +137,15 @@ def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, n
                   extra_info: dict | None = None) -> dict:
     """Write train/valid/test windows + item_stats + dataset_info.json under ``root``."""
     root = Path(root)
+    for name, w in splits.items():
+        top = max((int(a.max()) for a in w["input_items"]), default=0)
+        if top >= num_items:
+            raise ValueError(f"split {name!r} has item index {top} >= num_items={num_items}; "
+                             "num_items must count every index including the reserved 0 and 1")
     root.mkdir(parents=True, exist_ok=True)
     rows, targets, row_groups = {}, {}, {}
     for name, w in splits.items():
-        row_groups[name] = write_petastorm(spark, w, (root / name).resolve().as_uri(), window_length,
+        row_groups[name] = write_petastorm(spark, w, "file://" + str((root / name).resolve()), window_length,
                                            files_per_split)
         rows[name] = int(len(w))
         targets[name] = int(w["num_targets"].sum()) if len(w) else 0

@@ -133,14 +133,17 @@ def evaluate_split(model, url: str, cfg, stride: int | None = None, keep: set | 
 
 
 def _to_tensors(batch):
+    """Batch arrays as tensors, trimmed to the batch's longest row: right-padding past it
+    changes nothing (the RNN is causal) but costs compute, and most sessions are short."""
     import torch
 
-    return (torch.from_numpy(np.ascontiguousarray(batch["input_items"])).long(),
-            torch.from_numpy(np.ascontiguousarray(batch["input_event_types"])).long(),
-            torch.from_numpy(np.ascontiguousarray(batch["input_log_gaps"])).float(),
-            torch.from_numpy(np.ascontiguousarray(batch["input_session_starts"])).float(),
-            torch.from_numpy(np.ascontiguousarray(batch["target_items"])).long(),
-            torch.from_numpy(np.ascontiguousarray(batch["target_mask"])).long())
+    width = max(1, int(np.max(batch["length"]))) if len(batch["length"]) else 1
+
+    def t(name, dtype):
+        return torch.from_numpy(np.ascontiguousarray(batch[name][:, :width])).to(dtype)
+
+    return (t("input_items", torch.long), t("input_event_types", torch.long), t("input_log_gaps", torch.float),
+            t("input_session_starts", torch.float), t("target_items", torch.long), t("target_mask", torch.long))
 
 
 def _train(cfg, comm) -> dict:

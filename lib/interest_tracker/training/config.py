@@ -78,6 +78,9 @@ class TrainConfig:
     early_stopping_metric: Literal["recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20"] = "mrr@20"
     patience: int = 3
     """Stop after this many epochs without improving ``early_stopping_metric`` on valid."""
+    keep_best: bool = True
+    """Publish the best validation epoch's weights (True) or the last epoch's (False: for a
+    final run whose validation split overlaps training, e.g. session-rec's train_full)."""
     evaluate_test: bool = True
     """Score the test split once, with the best weights, after training."""
     log_every_steps: int = 50

@@ -285,13 +285,17 @@ def _train(cfg, comm) -> dict:
     if rank != 0:
         return {"rank": rank, "param_digest": digest}
     final_params = digest
-    if best_weights is not None:
+    if best_weights is not None and cfg.keep_best:
         model.load_state_dict(best_weights)
+    hist = state["history"]
+    if hist and cfg.keep_best and state["best_epoch"] is not None:
+        published_valid = next(h["valid"] for h in hist if h["epoch"] == state["best_epoch"])
+    else:
+        published_valid = hist[-1]["valid"] if hist else None
     metrics = {"best_epoch": state["best_epoch"], "early_stopping_metric": metric,
-               "valid": state["history"][state["best_epoch"] - state["history"][0]["epoch"]]["valid"]
-               if state["history"] and state["best_epoch"] is not None else None,
-               "epochs_run": len(state["history"]), "global_step": state["global_step"],
-               "first_loss": first_loss, "history": state["history"]}
+               "weights": "best" if cfg.keep_best else "last", "valid": published_valid,
+               "epochs_run": len(hist), "global_step": state["global_step"],
+               "first_loss": first_loss, "history": hist}
     if cfg.evaluate_test:
         metrics["test"], _ = evaluate_split(model, to_url(str(Path(root) / "test")), cfg)
         log.info("test: %s", _fmt(metrics["test"]))

@@ -1,6 +1,6 @@
 """Tracking accuracy: how fast recommendations follow a known interest switch.
 
-    .venv/bin/python bench/tracking_accuracy.py            # defaults below, about 5-10 min on 2 cores
+    .venv/bin/python bench/tracking_accuracy.py            # defaults below, about 8 min on a busy 2-core machine
 
 Synthetic users (lib/interest_tracker/synthetic) move their interest from one category
 to another at a known event. The model is trained (training.launchers, local
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--categories", type=int, default=10)
     p.add_argument("--events-per-user", type=float, default=60.0)
     p.add_argument("--window", type=int, default=20, help="L")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--max-since", type=int, default=15)

@@ -231,3 +231,24 @@ def test_config_errors_say_how_to_fix_them(spark, tmp_path):
     cfg = scoring_config(tmp_path, tmp_path / "w")
     with pytest.raises(ConfigError, match="train a model first"):
         score_run(spark, cfg, D1)
+
+
+def test_incremental_rescoring_after_availability_change_equals_full(spark, world):
+    """No new events, but one more item became unavailable: incremental mode must rescore
+    every user from the stored vectors (not carry old lists) and still equal a full run."""
+    tmp, d5 = world["tmp"], dt.date(2026, 11, 5)
+    wc = tmp / "wc"
+    shutil.copytree(world["wa"], wc)
+    extra = dict(world["extra"])
+    extra["item_availability_path"] = write_items(
+        spark, tmp / "availability2", [(item_id(i), item_id(i) not in UNAVAILABLE + ("i07",)) for i in range(60)],
+        "item_id string, available boolean")
+    inc = score_run(spark, scoring_config(tmp, world["wa"], mode="incremental", database="scoring_a", **extra), d5)
+    full = score_run(spark, scoring_config(tmp, wc, mode="full", database="scoring_c", **extra), d5)
+    assert (inc.mode, inc.users, inc.users_encoded) == ("incremental", 40, 0)
+    assert (full.mode, full.users_encoded) == ("full", 40)
+    for name in TABLES:
+        assert _rows(spark, world["wa"], name, d5) == _rows(spark, wc, name, d5), name
+    recs = _rows(spark, world["wa"], tb.RECOMMENDATIONS, d5)
+    assert len(recs) == 200 and all(r.item_id != "i07" for r in recs)
+    assert any(r.item_id == "i07" for r in world["snapshot"][tb.RECOMMENDATIONS])  # it was recommended before

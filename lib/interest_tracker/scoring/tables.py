@@ -170,3 +170,15 @@ def register_tables(spark: SparkSession, database: str, warehouse_root: str, run
         else:
             spark.sql(f"ALTER TABLE {full} ADD IF NOT EXISTS PARTITION (run_date = DATE'{run_date.isoformat()}')")
         spark.sql(f"REFRESH TABLE {full}")
+
+
+def sample_recommendations(spark: SparkSession, warehouse_root: str, run_date: dt.date, users: int) -> list[tuple]:
+    """(user_id, [item ids best first]) for the first ``users`` users of a run, for demos and smoke checks."""
+    from . import state as st
+
+    recs = st.read_partition(spark, table_url(warehouse_root, RECOMMENDATIONS), RECOMMENDATIONS, run_date)
+    first = recs.select("user_id").distinct().orderBy("user_id").limit(users)
+    rows = (recs.join(first, "user_id").groupBy("user_id")
+            .agg(F.sort_array(F.collect_list(F.struct("rank", "item_id"))).alias("r"))
+            .orderBy("user_id").collect())
+    return [(r.user_id, [x.item_id for x in r.r]) for r in rows]

@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 
 from interest_tracker.config import ConfigError
 from interest_tracker.contracts import load_contract, schema_matches
-from interest_tracker.synthetic import (INJECTION_KINDS, InjectionConfig, SyntheticConfig, generate,
+from interest_tracker.synthetic import (INJECTION_KINDS, REJECT_REASON_OF_KIND, InjectionConfig, SyntheticConfig, generate,
                                         raw_schema, write_raw)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,6 +258,34 @@ def test_writers_parse_back_with_the_explicit_schema(spark, data, counts, tmp_pa
         events = events.select([F.when(F.col(c) != "", F.col(c)).alias(c) for c in events.columns])
     assert good.exceptAll(events).count() == 0 and events.exceptAll(good).count() == 0
     back.unpersist()
+    _assert_stage1_cleaner_reconciles(spark, out, fmt, written)
+
+
+def _assert_stage1_cleaner_reconciles(spark, url, fmt, counts):
+    """Stage 1's own reader, validator, dedupe and bot rules find exactly what was injected."""
+    import datetime as dt
+
+    from interest_tracker import io
+    from interest_tracker.prepare import bots, clean, dedupe
+    from interest_tracker.prepare.config import CleaningConfig
+
+    cc = CleaningConfig()
+    validated = clean.validate(io.read_raw(spark, url, fmt), cc, dt.date(2026, 11, 28)).cache()
+    reasons = {r[0]: r[1] for r in validated.groupBy("reject_reason").count().collect()}
+    expected = {REJECT_REASON_OF_KIND[k]: counts[k] for k in REJECT_REASON_OF_KIND if counts[k]}
+    valid_rows = reasons.pop(None)
+    assert reasons == expected
+    tagged = (validated.where("reject_reason is null")
+              .select("user_id", "item_id", "event_type", "event_time", "attributes", "raw_record")
+              .transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc)))
+    kinds = {(r[0], r[1] is not None): r[2] for r in
+             tagged.groupBy("duplicate_kind", "quarantine_reason").count().collect()}
+    assert kinds.get(("exact", False), 0) + kinds.get(("exact", True), 0) == counts["exact_duplicate"]
+    assert kinds.get(("replay", False), 0) + kinds.get(("replay", True), 0) == counts["replay"]
+    assert kinds[(None, True)] == counts["bot_events"]
+    assert kinds[(None, False)] == counts["ordinary_events"]
+    assert valid_rows == sum(kinds.values())
+    validated.unpersist()
 
 
 def _load_job(name):

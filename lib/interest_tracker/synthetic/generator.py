@@ -233,7 +233,9 @@ def _ordinary_events(cfg: SyntheticConfig, index: DataFrame, end_ms: int) -> Dat
     u = partial(uniform, cfg.seed)
     n_cat, s = cfg.num_categories, cfg.zipf_exponent
     idx = F.col("idx")
-    segment = F.size(F.filter("sw", lambda sw: sw <= idx))
+    # Number of switches at or before this event (a sum of comparisons: code-generated,
+    # unlike a higher-order filter over the array).
+    segment = sum((idx >= F.element_at("sw", j)).cast("int") for j in range(1, cfg.switches_per_user + 1))
     interest = F.element_at("cats", segment + 1)
     is_seq = (idx > 0) & (u("sequential", "uid", "idx") < cfg.p_sequential)
     from_interest = u("source", "uid", "idx") < cfg.p_interest

@@ -40,6 +40,15 @@ else
 fi
 log "packing the venv (venv-pack)"
 PYTHONPATH="$tools" "$env_dir/bin/python" -m venv_pack -p "$env_dir" -o "$out/interest-tracker-env.tar.gz" --force
-log "zipping the interest_tracker package"
-(cd "$here/lib" && "$py" -m zipfile -c "$out/interest-tracker-code.zip" interest_tracker)
+log "zipping the interest_tracker package (with schemas/ inside it, as the wheel lays them out)"
+"$py" - "$here" "$out/interest-tracker-code.zip" <<'PY'
+import sys, zipfile
+from pathlib import Path
+here, target = Path(sys.argv[1]), sys.argv[2]
+with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+    for f in sorted((here / "lib").glob("interest_tracker/**/*.py")):
+        z.write(f, f.relative_to(here / "lib"))
+    for f in sorted((here / "schemas").glob("*.json")):
+        z.write(f, f"interest_tracker/schemas/{f.name}")
+PY
 log "wrote $out/interest-tracker-env.tar.gz and $out/interest-tracker-code.zip"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -296,3 +297,15 @@ def test_dag_commands_equal_the_builder(dag_module):
 def test_pipeline_commands_needs_every_config():
     with pytest.raises(SubmitError, match="train_model"):
         pipeline_commands("local[2]", "2026-11-28", {"prepare_events": "/a.json", "score_users": "/c.json"})
+
+
+@pytest.mark.parametrize("table", ["user_interest", "user_recommendations", "user_interest_drift"])
+def test_data_contract_page_documents_every_column(table):
+    """docs/data-contract.md must not fall behind schemas/: every column of a consumer table is listed."""
+    from interest_tracker.contracts import load_contract
+
+    doc = (REPO / "docs/data-contract.md").read_text()
+    section = doc.split(f"### `{table}`")[1].split("\n### ")[0]
+    for f in load_contract(table).fields:
+        assert re.search(rf"^\| {re.escape(f['name'])} \| {re.escape(f['type'])} \| {'no' if f['nullable'] is False else 'yes'} \|",
+                         section, re.M), f"{table}.{f['name']} ({f['type']}) missing or wrong in docs/data-contract.md"

@@ -46,6 +46,8 @@ class Daemon:
     log_path: Path
     webui_port: int
     work_dir: Path | None = None
+    killed: bool = False
+    """Stopped on purpose by :meth:`StandaloneCluster.kill_worker` (not a startup failure)."""
 
     @property
     def alive(self) -> bool:
@@ -103,8 +105,8 @@ class StandaloneCluster:
         while time.monotonic() < deadline:
             if len(self.alive_workers()) >= n:
                 return
-            dead = [d.name for d in self.daemons if not d.alive and d.name != "master" and d.name in self._expected]
-            if not self.daemons[0].alive or dead:
+            dead = [d.name for d in self.daemons if not d.alive and not d.killed]
+            if dead:
                 break
             time.sleep(1)
         logs = "\n".join(f"--- {d.name}\n{d.log_path.read_text()[-3000:]}" for d in self.daemons)
@@ -112,7 +114,6 @@ class StandaloneCluster:
 
     def start(self) -> "StandaloneCluster":
         self.root.mkdir(parents=True, exist_ok=True)
-        self._expected: set[str] = set()
         self._spawn("master", ["org.apache.spark.deploy.master.Master", "--host", HOST, "--port",
                                str(self.master_port), "--webui-port", str(self.master_webui_port)],
                     self.master_webui_port)
@@ -127,13 +128,22 @@ class StandaloneCluster:
         work = self.root / name
         work.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        self._expected.add(name)
         d = self._spawn(name, ["org.apache.spark.deploy.worker.Worker", self.master_url, "--host", HOST,
                                "--cores", str(self.cores), "--memory", self.memory, "--webui-port", str(port),
                                "--work-dir", str(work)], port, work)
         if wait:
             self.wait_for_workers(len([x for x in self.daemons if x.name.startswith("worker") and x.alive]))
         return d
+
+    def worker_index_of(self, worker_id: str) -> int:
+        """Index of the running worker the master knows as ``worker_id`` (via its web UI port)."""
+        for w in self.state().get("workers", []):
+            if w["id"] == worker_id:
+                port = int(w["webuiaddress"].rsplit(":", 1)[1])
+                for d in self.daemons:
+                    if d.name.startswith("worker") and d.webui_port == port and d.alive:
+                        return int(d.name[len("worker"):])
+        raise KeyError(f"no running worker with id {worker_id}")
 
     def worker(self, index: int) -> Daemon:
         return [d for d in self.daemons if d.name == f"worker{index}"][-1]
@@ -146,8 +156,8 @@ class StandaloneCluster:
         """
         d = self.worker(index)
         os.kill(d.proc.pid, signal.SIGKILL)
+        d.killed = True
         d.proc.wait(timeout=30)
-        self._expected.discard(d.name)
         log.warning("killed %s (pid %d)", d.name, d.proc.pid)
 
     def stop(self) -> None:

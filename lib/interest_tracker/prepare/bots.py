@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from .config import CleaningConfig
+from .ordering import with_event_us
 
 BOT_RATE_MINUTE = "BOT_RATE_MINUTE"
 BOT_RATE_DAY = "BOT_RATE_DAY"
@@ -23,8 +24,8 @@ def tag_bots(events: DataFrame, cfg: CleaningConfig) -> DataFrame:
         return events.withColumn("quarantine_reason", F.lit(None).cast("string"))
     # Duplicates (tagged earlier, same user partitioning) are not counted towards rates.
     counted = F.col("duplicate_kind").isNull() if "duplicate_kind" in events.columns else F.lit(True)
-    us = F.expr("unix_micros(event_time)")
-    ordered = Window.partitionBy("user_id").orderBy(us.alias("_us"))
+    events = with_event_us(events)
+    ordered = Window.partitionBy("user_id").orderBy("event_us")
     per_user = Window.partitionBy("user_id")
     df = events
     reason = F.lit(None).cast("string")

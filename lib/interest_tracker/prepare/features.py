@@ -3,15 +3,16 @@
 Both stages must compute identical inputs for the model, so this is the one definition:
 the item index from the vocabulary, the event-type index, log1p of the gap to the
 user's previous event, the session-start flag, and the event's position in the user's
-history.
+history (the canonical order of :mod:`.ordering`).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from .ordering import user_window, with_event_us
 from .vocabulary import UNKNOWN_INDEX
 
 
@@ -34,12 +35,12 @@ def with_sequence_features(events: DataFrame, vocabulary: DataFrame, event_types
     vocab = vocabulary.select("item_id", "item_index")
     if broadcast_vocabulary:
         vocab = F.broadcast(vocab)
-    by_user = Window.partitionBy("user_id").orderBy("event_time", "event_id")
-    us = F.expr("unix_micros(event_time)")
+    by_user = user_window()
+    us = F.col("event_us")
     prev_us = F.lag(us).over(by_user)
     prev_session = F.lag("session_id").over(by_user)
     return (
-        events.join(vocab, "item_id", "left")
+        with_event_us(events).join(vocab, "item_id", "left")
         .withColumn("item_index", F.coalesce(F.col("item_index"), F.lit(UNKNOWN_INDEX)).cast("int"))
         .withColumn("event_type_index", event_type_index(event_types))
         .withColumn("log_gap",

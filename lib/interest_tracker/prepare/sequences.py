@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from .config import SequenceConfig, parse_utc
+from .ordering import user_window
 
 SPLITS = ("train", "valid", "test")
 _SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
@@ -67,7 +68,7 @@ def build_windows(split_features: DataFrame, split: str, window_length: int, str
     """
     rank = _SPLIT_RANK[split]
     L, S = window_length, stride
-    by_user = Window.partitionBy("user_id").orderBy("pos")
+    by_user = user_window()  # same order as pos, and no re-sort after the features
     ev = split_features.where(F.col("split_rank") <= rank)
     ev = ev.select(
         "user_id", "pos", "item_index", "event_type_index", "log_gap", "session_start",

@@ -1,0 +1,139 @@
+"""Stage-1 benchmark: full clean + sessionize + sequences vs a bare sessionization.
+
+    .venv/bin/python bench/bench_prepare.py --events 10000000 --workdir bench_output/prepare
+
+Both run in the same local[2] session on the same synthetic Parquet input, one after
+the other, so the ratio is meaningful on a noisy machine. The bare baseline is what a
+hand-written job would do: read, lag + running sum to number sessions, write. Peak
+memory is the largest resident set of the driver JVM plus its Python workers, sampled
+every 0.2 s. Goal: the full stage takes no more than 2x the baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+
+import psutil
+
+log = logging.getLogger("bench_prepare")
+
+
+class PeakRSS:
+    """Samples the RSS of this process and all its children (the Spark JVM, Python workers)."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def _total(self) -> int:
+        me = psutil.Process(os.getpid())
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._total())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.peak = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._stop.clear()
+
+
+def bare_sessionize(spark, raw_url: str, out_url: str, gap_s: int = 1800) -> int:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = spark.read.parquet(raw_url).select(
+        "user_id", "item_id", F.expr("try_cast(event_time AS double)").alias("t"))
+    w = Window.partitionBy("user_id").orderBy("t")
+    new = (F.lag("t").over(w).isNull() | ((F.col("t") - F.lag("t").over(w)) > gap_s)).cast("int")
+    out = df.withColumn("session", F.sum(new).over(w.rowsBetween(Window.unboundedPreceding, 0)))
+    out.write.mode("overwrite").parquet(out_url)
+    return spark.read.parquet(out_url).count()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--workdir", default="bench_output/prepare")
+    p.add_argument("--driver-memory", default="12g")
+    p.add_argument("--keep", action="store_true", help="keep the generated input for a rerun")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+    from interest_tracker.prepare.config import InputConfig, PrepareConfig, SequenceConfig
+    from interest_tracker.prepare.pipeline import run_prepare
+    from interest_tracker.spark import get_session
+    from interest_tracker.synthetic.config import SyntheticConfig
+    from interest_tracker.synthetic.generator import generate
+
+    work = os.path.abspath(args.workdir)
+    spark = get_session("bench-prepare", master="local[2]", conf={
+        "spark.driver.memory": args.driver_memory, "spark.sql.shuffle.partitions": "16",
+        "spark.ui.enabled": "false"})
+    spark.sparkContext.setLogLevel("WARN")
+    raw = f"{work}/raw"
+    users = max(1, args.events // 100)
+    if not os.path.exists(f"{raw}/_SUCCESS"):
+        t = time.time()
+        cfg = SyntheticConfig(num_users=users, num_items=100_000, num_categories=50, events_per_user=100,
+                              min_events_per_user=20, max_events_per_user=1000, time_format="epoch_s",
+                              end_time="2026-11-28T23:00:00Z", seed=3)
+        generate(spark, cfg).events.write.mode("overwrite").parquet(raw)
+        log.info("generated input in %.0f s", time.time() - t)
+    n = spark.read.parquet(raw).count()
+    log.info("input: %d events, %d users", n, users)
+
+    results = {}
+    with PeakRSS() as mem:
+        t = time.time()
+        bare_sessionize(spark, raw, f"{work}/bare_out")
+        results["bare_s"] = time.time() - t
+    results["bare_peak_rss_gb"] = mem.peak / 2**30
+    shutil.rmtree(f"{work}/out", ignore_errors=True)
+    cfg = PrepareConfig(input=InputConfig(path=raw, format="parquet"), output_root=f"{work}/out",
+                        sequences=SequenceConfig(window_length=20, num_row_groups=32))
+    with PeakRSS() as mem:
+        t = time.time()
+        report = run_prepare(spark, cfg, dt.date(2026, 11, 28))
+        results["full_s"] = time.time() - t
+    results["full_peak_rss_gb"] = mem.peak / 2**30
+    results.update(
+        events=n,
+        full_events_per_s=n / results["full_s"],
+        bare_events_per_s=n / results["bare_s"],
+        ratio_full_over_bare=results["full_s"] / results["bare_s"],
+        goal="full stage <= 2.0x the bare lag+cumsum sessionization",
+        sequences_rows=report["sequences"]["rows"],
+        cpu_count=os.cpu_count(),
+        date=dt.date.today().isoformat(),
+    )
+    sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

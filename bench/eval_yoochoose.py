@@ -78,18 +78,28 @@ def protocol_filter(events: pd.DataFrame, vocab: dict[int, int], name: str) -> p
 
 
 def features(spark, events: pd.DataFrame, vocab: dict[int, int], split_rank: int):
-    """The frame stage 1's build_windows takes: one row per click, ``pos`` in time order."""
+    """The frame stage 1's build_windows takes: one row per click, ``pos`` in time order.
+
+    Stage 1 orders a user's events by (event_us, item_id, event_type); ``event_us`` is made
+    strictly increasing within a session (ties nudged by 1 microsecond, in file order) so
+    that order is exactly the session-rec order that ``pos`` and the peer lists use.
+    """
     ev = events.assign(_o=np.arange(len(events))).sort_values(["SessionId", "Time", "_o"], kind="stable")
     pos = ev.groupby("SessionId").cumcount().to_numpy()
     gaps = np.log1p(np.clip(ev.groupby("SessionId")["Time"].diff().fillna(0.0).to_numpy(), 0, None))
+    us = np.round(ev["Time"].to_numpy() * 1e6).astype(np.int64)
+    for i in range(1, len(us)):
+        if pos[i] > 0 and us[i] <= us[i - 1]:
+            us[i] = us[i - 1] + 1
     pdf = pd.DataFrame({
         "user_id": ev["SessionId"].astype(str).to_numpy(), "pos": pos.astype(np.int64),
+        "event_us": us, "item_id": ev["ItemId"].astype(str).to_numpy(), "event_type": "click",
         "item_index": ev["ItemId"].map(vocab).fillna(1).astype(np.int32).to_numpy(),
         "event_type_index": np.ones(len(ev), np.int32), "log_gap": gaps.astype(np.float32),
         "session_start": (pos == 0).astype(np.int32), "split_rank": np.full(len(ev), split_rank, np.int32),
     })
-    schema = ("user_id string, pos long, item_index int, event_type_index int, log_gap float, "
-              "session_start int, split_rank int")
+    schema = ("user_id string, pos long, event_us long, item_id string, event_type string, item_index int, "
+              "event_type_index int, log_gap float, session_start int, split_rank int")
     return spark.createDataFrame(pdf, schema=schema)
 
 

@@ -100,6 +100,27 @@ def tasks_by_executor(events: list[dict], stage_filter=None) -> dict[str, int]:
     return dict(counts)
 
 
+def job_group_stages(events: list[dict], prefix: str) -> set[int]:
+    """Stage ids of the Spark jobs whose job group starts with ``prefix`` (horovod.spark.run.N)."""
+    return {sid for e in events if e["Event"] == "SparkListenerJobStart"
+            and str((e.get("Properties") or {}).get("spark.jobGroup.id", "")).startswith(prefix)
+            for sid in e["Stage IDs"]}
+
+
+def rank_prefixes_per_worker(cluster: StandaloneCluster, app_id: str) -> dict[str, list[str]]:
+    """Horovod ranks whose output ("[r]<stderr>:...") is in each worker's executor logs for ``app_id``."""
+    out = {}
+    for d in cluster.daemons:
+        if d.work_dir is None:
+            continue
+        ranks = set()
+        for f in d.work_dir.glob(f"{app_id}/*/std*"):
+            ranks.update(re.findall(r"^\[(\d+)\]<std(?:out|err)>", f.read_text(errors="replace"), re.M))
+        out.setdefault(d.name, [])
+        out[d.name] = sorted(set(out[d.name]) | ranks)
+    return out
+
+
 def failed_tasks(events: list[dict]) -> list[str]:
     return [e["Task End Reason"]["Reason"] for e in events
             if e["Event"] == "SparkListenerTaskEnd" and e["Task End Reason"]["Reason"] != "Success"]
@@ -286,18 +307,23 @@ def train_run(submit, clean_run, workspace, cluster):
     pytest.importorskip("horovod", reason="horovod not built: scripts/build_horovod.sh (make env)")
     cluster.wait_for_workers(2)
     cfg = {"dataset": f"file://{workspace}/out-clean/sequences/run_date={RUN}",
-           "artifact_root": f"file://{workspace}/artifacts", "launcher": "horovod", "num_proc": 2,
+           # A plain path: training writes its artifact with local file APIs (a shared
+           # filesystem on a real cluster); file:// would create a directory named "file:".
+           "artifact_root": str(workspace / "artifacts"), "launcher": "horovod", "num_proc": 2,
            "epochs": 2, "batch_size": 32, "eval_batch_size": 128, "warmup_steps": 0, "reader_pool": "dummy",
            "model": {"hidden_size": 16, "embedding_dim": 16, "event_type_dim": 4}, "log_every_steps": 5}
     return submit("train", "train_model", cfg)
 
 
 def test_train_runs_two_horovod_ranks_on_two_workers(train_run, cluster, workspace):
-    def horovod_stage(info: dict) -> bool:
-        return "horovod" in (info.get("Details", "") + info.get("Stage Name", "")).lower()
-
-    per_worker = tasks_per_worker(train_run, cluster, horovod_stage)
-    log.info("horovod rank tasks per worker: %s", per_worker)
+    events = train_run.events()
+    horovod_stages = job_group_stages(events, "horovod.spark.run")
+    assert horovod_stages, "no Spark job in a horovod.spark.run job group"
+    per_worker = tasks_per_worker(train_run, cluster, lambda info: info.get("Stage ID") in horovod_stages)
+    app_id = next(e["App ID"] for e in events if e["Event"] == "SparkListenerApplicationStart")
+    ranks = rank_prefixes_per_worker(cluster, app_id)
+    log.info("horovod: one Spark task per rank, per worker: %s; rank output found in executor logs: %s",
+             per_worker, ranks)
     assert per_worker == {"worker0": 1, "worker1": 1}, per_worker
     latest = (workspace / "artifacts/_LATEST").read_text().strip()
     art = workspace / "artifacts" / latest
@@ -312,7 +338,7 @@ def test_train_runs_two_horovod_ranks_on_two_workers(train_run, cluster, workspa
 @pytest.fixture(scope="module")
 def score_run(submit, train_run, workspace):
     _need_job("score_users")
-    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": f"file://{workspace}/artifacts",
+    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": str(workspace / "artifacts"),
            "warehouse_root": f"file://{workspace}/warehouse", "mode": "full", "top_k": 5, "register_tables": False}
     return submit("score", "score_users", cfg)
 
@@ -336,7 +362,7 @@ def test_score_writes_the_warehouse_tables(score_run, cluster, workspace, spark)
 
 
 def test_report_job_on_the_cluster(submit, score_run, workspace):
-    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": f"file://{workspace}/artifacts",
+    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": str(workspace / "artifacts"),
            "warehouse_root": f"file://{workspace}/warehouse", "report_dir": str(workspace / "report"),
            "allow_missing": False}
     submit("report", "pipeline_report", cfg)

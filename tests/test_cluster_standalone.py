@@ -35,7 +35,8 @@ import pytest
 from interest_tracker.deploy import build_submit_command, shell_join
 from interest_tracker.deploy.standalone import StandaloneCluster, spark_home
 
-pytestmark = pytest.mark.slow
+# Each test includes spark-submit JVM start-ups on a 2-core machine: allow more than pytest.ini's 900 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 log = logging.getLogger("cluster-test")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,11 +233,13 @@ def clean_run(submit, raw_logs, workspace):
 
 
 def test_prepare_runs_on_executors_of_both_workers(clean_run, cluster, workspace):
+    assert "Executor: Running task" not in clean_run.text, (
+        "the driver ran the tasks itself (local mode): the job ignored spark-submit's --master. "
+        "interest_tracker.spark.get_session must attach to spark-submit's JVM before reading SparkConf")
     per_worker = tasks_per_worker(clean_run, cluster)
     log.info("prepare_events tasks per worker: %s", per_worker)
     assert set(per_worker) == {"worker0", "worker1"}, per_worker
     assert min(per_worker.values()) > 0
-    assert "Executor: Running task" not in clean_run.text, "tasks ran inside the driver: the job ignored --master"
     report = json.loads((workspace / f"out-clean/reports/run_date={RUN}/report.json").read_text())
     assert report["reconciled"] and report["counts"]["clean"] > 0
 

@@ -237,11 +237,13 @@ def test_incremental_rescoring_after_availability_change_equals_full(spark, worl
     """No new events, but one more item became unavailable: incremental mode must rescore
     every user from the stored vectors (not carry old lists) and still equal a full run."""
     tmp, d5 = world["tmp"], dt.date(2026, 11, 5)
+    before = [r.item_id for r in world["snapshot"][tb.RECOMMENDATIONS]]
+    hot = max(sorted(set(before)), key=before.count)  # the most recommended item goes out of stock
     wc = tmp / "wc"
     shutil.copytree(world["wa"], wc)
     extra = dict(world["extra"])
     extra["item_availability_path"] = write_items(
-        spark, tmp / "availability2", [(item_id(i), item_id(i) not in UNAVAILABLE + ("i07",)) for i in range(60)],
+        spark, tmp / "availability2", [(item_id(i), item_id(i) not in UNAVAILABLE + (hot,)) for i in range(60)],
         "item_id string, available boolean")
     inc = score_run(spark, scoring_config(tmp, world["wa"], mode="incremental", database="scoring_a", **extra), d5)
     full = score_run(spark, scoring_config(tmp, wc, mode="full", database="scoring_c", **extra), d5)
@@ -250,5 +252,4 @@ def test_incremental_rescoring_after_availability_change_equals_full(spark, worl
     for name in TABLES:
         assert _rows(spark, world["wa"], name, d5) == _rows(spark, wc, name, d5), name
     recs = _rows(spark, world["wa"], tb.RECOMMENDATIONS, d5)
-    assert len(recs) == 200 and all(r.item_id != "i07" for r in recs)
-    assert any(r.item_id == "i07" for r in world["snapshot"][tb.RECOMMENDATIONS])  # it was recommended before
+    assert len(recs) == 200 and all(r.item_id != hot for r in recs)

@@ -8,11 +8,12 @@ exactly one rule so the cleaner's counts reconcile with :attr:`SyntheticData.inj
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import require
+from ..config import ConfigError, require
 
 TimeFormat = Literal["epoch_s", "epoch_ms", "iso", "mixed"]
 RawFormat = Literal["jsonl", "csv", "parquet"]
@@ -173,15 +174,13 @@ class SyntheticConfig:
         try:
             value = dt.datetime.fromisoformat(self.end_time.replace("Z", "+00:00"))
         except ValueError as e:
-            raise _config_error(f"'end_time' must be ISO-8601 with a zone, e.g. 2026-11-28T23:59:59Z, "
+            raise ConfigError(f"'end_time' must be ISO-8601 with a zone, e.g. 2026-11-28T23:59:59Z, "
                                 f"got {self.end_time!r}") from e
         require(value.tzinfo is not None, f"'end_time' needs a zone (Z or +hh:mm), got {self.end_time!r}")
         return value.astimezone(dt.timezone.utc)
 
     def with_run_date(self, run_date: dt.date) -> "SyntheticConfig":
         """This config with ``end_time`` at the end of ``run_date`` (UTC) unless already set."""
-        import dataclasses
-
         if self.end_time is not None:
             return self
         return dataclasses.replace(self, end_time=f"{run_date.isoformat()}T23:59:59Z")
@@ -201,8 +200,3 @@ class SyntheticJobConfig(SyntheticConfig):
         super().__post_init__()
         require(bool(self.output), "'output' is not set; pass --out URL (or --set output=URL)")
 
-
-def _config_error(message: str):
-    from ..config import ConfigError
-
-    return ConfigError(message)

@@ -105,7 +105,7 @@ def generate(spark: SparkSession, cfg: SyntheticConfig, num_partitions: int | No
     users = _users(spark, cfg, num_partitions)
     index = _event_index(cfg, users)
     main = _ordinary_events(cfg, index, end_ms)
-    labelled = _with_injected_rows(cfg, main, end_ms)
+    labelled = _with_injected_rows(cfg, main)
     bots = _bot_events(spark, cfg, end_ms, num_partitions)
     labelled = labelled.unionByName(bots)
     events = labelled.select(*RAW_COLUMNS)
@@ -330,7 +330,7 @@ def _raw_struct(user_id, item_id, event_type, event_time, attributes, kind) -> C
     )
 
 
-def _with_injected_rows(cfg: SyntheticConfig, main: DataFrame, end_ms: int) -> DataFrame:
+def _with_injected_rows(cfg: SyntheticConfig, main: DataFrame) -> DataFrame:
     """Each ordinary event, plus (when drawn) one faulty copy that breaks exactly one rule.
 
     Done with one explode so the window pass runs once. Malformed lines are not
@@ -405,7 +405,6 @@ def _bot_events(spark: SparkSession, cfg: SyntheticConfig, end_ms: int, num_part
     """Bots: valid events every bot_interval_ms, far above any human rate."""
     inj = cfg.injection
     per_bot = inj.bot_events_per_bot
-    empty_kind = F.lit("bot")
     df = spark.range(0, inj.num_bots * per_bot, 1, num_partitions).select(
         F.floor(F.col("id") / per_bot).alias("b"), (F.col("id") % per_bot).alias("k"))
     u = partial(uniform, cfg.seed)
@@ -415,7 +414,7 @@ def _bot_events(spark: SparkSession, cfg: SyntheticConfig, end_ms: int, num_part
     user = F.concat(F.lit("bot"), F.lpad(F.col("b").cast("string"), _width(inj.num_bots, 4), "0"))
     time_text = render_time(t, _time_format(cfg, u("bot_time_format", "b", "k")))
     return df.select(_raw_struct(user, item_id_of(rank, cfg), F.lit("click"), time_text,
-                                 F.lit(None), empty_kind).alias("r")).select("r.*")
+                                 F.lit(None), F.lit("bot")).alias("r")).select("r.*")
 
 
 # ---------------------------------------------------------------- time rendering

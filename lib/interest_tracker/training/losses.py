@@ -10,6 +10,8 @@ independent of the catalog, which is what lets a 1M-item catalog train.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -63,17 +65,23 @@ def sampled_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vect
     Candidates equal to a point's own target (accidental hits) are masked out, except
     the positive itself, so a popular target is not also pushed down as a negative.
     """
-    negatives = sampler.sample(num_negatives, generator).to(targets.device)
+    device = vectors.device
+    negatives = sampler.sample(num_negatives, generator).to(device)
+    log_q = sampler.log_q.to(device)
+    log_unigram = sampler.log_unigram.to(device)
+    log_k = math.log(num_negatives)
+    # logQ correction: subtract the log of how likely each candidate was to be drawn. Sampled
+    # negatives were drawn num_negatives times from q; batch targets appear with their
+    # unigram frequency. The positive is corrected like the candidate set it belongs to.
     pos_logit = (vectors * item_vectors[targets]).sum(-1) + item_bias[targets]
-    pos_logit = pos_logit - sampler.log_unigram.to(vectors.device)[targets] if in_batch else pos_logit
-    cand_parts = [negatives]
-    logq_parts = [sampler.log_q.to(vectors.device)[negatives] + torch.log(torch.tensor(float(num_negatives)))]
     if in_batch:
-        cand_parts.insert(0, targets)
-        logq_parts.insert(0, sampler.log_unigram.to(vectors.device)[targets])
+        pos_logit = pos_logit - log_unigram[targets]
+        cand_parts = [targets, negatives]
+        logq_parts = [log_unigram[targets], log_q[negatives] + log_k]
     else:
-        pos_logit = pos_logit - (sampler.log_q.to(vectors.device)[targets]
-                                 + torch.log(torch.tensor(float(num_negatives))))
+        pos_logit = pos_logit - (log_q[targets] + log_k)
+        cand_parts = [negatives]
+        logq_parts = [log_q[negatives] + log_k]
     candidates = torch.cat(cand_parts)
     cand_logits = vectors @ item_vectors[candidates].T + item_bias[candidates] - torch.cat(logq_parts)
     hits = candidates.unsqueeze(0) == targets.unsqueeze(1)

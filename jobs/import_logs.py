@@ -25,7 +25,7 @@ SHORTHANDS = {"--format": "format", "--input": "input", "--out": "output",
 
 def _add_shorthands(parser: argparse.ArgumentParser) -> None:
     for flag, key in SHORTHANDS.items():
-        parser.add_argument(flag, dest=f"shorthand_{key}", help=f"same as --set {key}=VALUE")
+        parser.add_argument(flag, dest=f"shorthand_{key}", metavar=key.upper(), help=f"same as --set {key}=VALUE")
 
 
 def _as_overrides(argv: list[str]) -> list[str]:

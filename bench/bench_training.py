@@ -44,13 +44,14 @@ def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, po
     return n / (time.perf_counter() - t)
 
 
-def training(dataset: str, launcher: str, num_proc: int, epochs: int, out: Path, spark) -> dict:
+def training(dataset: str, launcher: str, num_proc: int, epochs: int, out: Path, spark, batch_size: int = 32,
+             bucket: bool = False) -> dict:
     from interest_tracker.training.config import TrainConfig
     from interest_tracker.training.launchers import launch
 
     cfg = from_dict(TrainConfig, {
         "dataset": dataset, "artifact_root": str(out / f"bench_{launcher}_{num_proc}"), "resume": False,
-        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": 32,
+        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": batch_size, "bucket_by_length": bucket, "shuffle_buffer_batches": 16,
         "learning_rate": 0.003, "warmup_steps": 0, "epochs": epochs, "evaluate_test": False,
         "log_every_steps": 10**6, "torch_threads": 1, "start_timeout_s": 300})
     t = time.perf_counter()
@@ -70,18 +71,32 @@ def main() -> int:
     p.add_argument("--launcher2", default="horovod", choices=["horovod", "torch-distributor"])
     p.add_argument("--loader-batches", type=int, default=300)
     p.add_argument("--out", default="/tmp/bench-training")
+    p.add_argument("--extra-batch-sizes", default="", help="also time 1 process at these batch sizes, e.g. 128,256")
+    p.add_argument("--skip-loaders-and-2proc", action="store_true", help="only the 1-process figures")
     args = p.parse_args()
     setup_logging("WARNING")
     from interest_tracker.spark import get_session
 
     out = Path(args.out)
     spark = get_session("bench-training", master="local[2]")
+    one = training(args.dataset, "local", 1, args.epochs, out, spark)
+    bucketed = training(args.dataset, "local", 1, args.epochs, out, spark, bucket=True)
+    print(f"| train 1 process, batch 32, bucket_by_length events/s | {bucketed['events_per_s']:,.0f} | "
+          f">= 7,000-9,000; ratio to unbucketed: {bucketed['events_per_s'] / one['events_per_s']:.2f} |")
+    extra = {int(b): training(args.dataset, "local", 1, args.epochs, out, spark, int(b))
+             for b in args.extra_batch_sizes.split(",") if b}
+    for b, r in extra.items():
+        print(f"| train 1 process, batch {b} events/s | {r['events_per_s']:,.0f} | ratio to batch 32: "
+              f"{r['events_per_s'] / one['events_per_s']:.2f} (quality at this batch size not tuned) |")
+    print(f"| train 1 process, batch 32 events/s | {one['events_per_s']:,.0f} | >= 7,000-9,000 |")
+    if args.skip_loaders_and_2proc:
+        return 0
     rows = {}
     for kind, pool in (("pyarrow", "dummy"), ("petastorm", "thread"), ("petastorm", "dummy")):
         rows[f"{kind}/{pool}"] = loader_rows_per_s(args.dataset, kind, args.loader_batches, 32, pool)
-    one = training(args.dataset, "local", 1, args.epochs, out, spark)
     two = training(args.dataset, args.launcher2, 2, args.epochs, out, spark)
-    figures = {"loader_rows_per_s": rows, "train_1proc": one, f"train_2proc_{args.launcher2}": two}
+    figures = {"loader_rows_per_s": rows, "train_1proc": one, f"train_2proc_{args.launcher2}": two,
+               "train_1proc_extra_batch_sizes": extra, "train_1proc_bucketed": bucketed}
     print("\n## training benchmark (dataset %s, batch 32, GRU 100)" % args.dataset)
     print("| figure | value | goal |\n|---|---|---|")
     for k, v in rows.items():

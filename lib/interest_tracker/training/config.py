@@ -46,6 +46,9 @@ class TrainConfig:
     reader_workers: int = 2
     shuffle_buffer_batches: int = 4
     """Rows are shuffled inside a buffer of this many batches (plus row-group shuffling)."""
+    bucket_by_length: bool = False
+    """Group rows of similar length into a batch (within the shuffle buffer; batch order stays
+    random). Batches are trimmed to their longest row, so short sessions stop paying for padding."""
 
     model: dict[str, Any] = field(default_factory=dict)
     """``ModelConfig`` fields except ``num_items``/``num_event_types`` (read from the dataset)."""

@@ -52,8 +52,10 @@ def to_path(path_or_url: str) -> str:
 class _Rebatcher:
     """Turns variable-size chunks into shuffled fixed-size batches (a small shuffle buffer)."""
 
-    def __init__(self, batch_size: int, buffer_batches: int, rng: np.random.Generator, fields):
+    def __init__(self, batch_size: int, buffer_batches: int, rng: np.random.Generator, fields,
+                 bucket_by_length: bool = False):
         self.batch_size = batch_size
+        self.bucket = bucket_by_length and "length" in fields
         self.buffer_rows = max(1, buffer_batches) * batch_size
         self.rng = rng
         self.fields = fields
@@ -72,7 +74,15 @@ class _Rebatcher:
         perm = self.rng.permutation(self.rows)
         merged = {f: v[perm] for f, v in merged.items()}
         full = (self.rows // self.batch_size) * self.batch_size
-        for s in range(0, full, self.batch_size):
+        starts = list(range(0, full, self.batch_size))
+        if self.bucket:
+            # Rows of similar length share a batch (the loop trims padding past the longest),
+            # and the batches are shuffled, so each step still sees a random length bucket.
+            order = np.argsort(merged["length"][:full], kind="stable")
+            head = {f: v[:full][order] for f, v in merged.items()}
+            merged = {f: np.concatenate([head[f], v[full:]]) for f, v in merged.items()}
+            starts = [starts[i] for i in self.rng.permutation(len(starts))]
+        for s in starts:
             yield {f: v[s:s + self.batch_size] for f, v in merged.items()}
         rest = {f: v[full:] for f, v in merged.items()}
         self.pending = [rest] if full < self.rows else []
@@ -100,7 +110,9 @@ class PetastormLoader:
     """``make_batch_reader`` with ``cur_shard``/``shard_count``; endless, cut per epoch."""
 
     def __init__(self, url: str, rank: int, world: int, batch_size: int, seed: int,
-                 pool: str = "thread", workers: int = 2, buffer_batches: int = 4, fields=TRAIN_FIELDS):
+                 pool: str = "thread", workers: int = 2, buffer_batches: int = 4, fields=TRAIN_FIELDS,
+                 bucket_by_length: bool = False):
+        self.bucket_by_length = bucket_by_length
         self.url, self.rank, self.world = to_url(url), rank, world
         self.batch_size, self.seed, self.pool, self.workers = batch_size, seed, pool, workers
         self.buffer_batches, self.fields = buffer_batches, tuple(fields)
@@ -116,7 +128,8 @@ class PetastormLoader:
         rng = np.random.default_rng([self.seed, epoch, self.rank])
         try:
             stream = ({f: _as_2d(getattr(b, f)) for f in self.fields} for b in reader)
-            yield from _take(stream, steps, _Rebatcher(self.batch_size, self.buffer_batches, rng, self.fields),
+            yield from _take(stream, steps, _Rebatcher(self.batch_size, self.buffer_batches, rng, self.fields,
+                                                        self.bucket_by_length),
                              f"petastorm shard {self.rank}/{self.world} of {self.url}")
         finally:
             reader.stop()
@@ -174,7 +187,8 @@ class PyarrowLoader:
     """Reads this rank's row groups (``i % world == rank``) with pyarrow; same batches contract."""
 
     def __init__(self, url: str, rank: int, world: int, batch_size: int, seed: int,
-                 buffer_batches: int = 4, fields=TRAIN_FIELDS, **_ignored):
+                 buffer_batches: int = 4, fields=TRAIN_FIELDS, bucket_by_length: bool = False, **_ignored):
+        self.bucket_by_length = bucket_by_length
         self.path = to_path(url)
         self.rank, self.world, self.batch_size, self.seed = rank, world, batch_size, seed
         self.buffer_batches, self.fields = buffer_batches, tuple(fields)
@@ -196,17 +210,20 @@ class PyarrowLoader:
 
     def epoch(self, epoch: int, steps: int) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, epoch, self.rank])
-        yield from _take(self._stream(rng), steps, _Rebatcher(self.batch_size, self.buffer_batches, rng, self.fields),
+        yield from _take(self._stream(rng), steps, _Rebatcher(self.batch_size, self.buffer_batches, rng, self.fields,
+                                                              self.bucket_by_length),
                          f"pyarrow shard {self.rank}/{self.world} of {self.path}")
 
 
 def make_loader(kind: str, url: str, rank: int, world: int, batch_size: int, seed: int, *,
-                pool: str = "thread", workers: int = 2, buffer_batches: int = 4, fields=TRAIN_FIELDS):
+                pool: str = "thread", workers: int = 2, buffer_batches: int = 4, fields=TRAIN_FIELDS,
+                bucket_by_length: bool = False):
     if kind == "petastorm":
         return PetastormLoader(url, rank, world, batch_size, seed, pool=pool, workers=workers,
-                               buffer_batches=buffer_batches, fields=fields)
+                               buffer_batches=buffer_batches, fields=fields, bucket_by_length=bucket_by_length)
     if kind == "pyarrow":
-        return PyarrowLoader(url, rank, world, batch_size, seed, buffer_batches=buffer_batches, fields=fields)
+        return PyarrowLoader(url, rank, world, batch_size, seed, buffer_batches=buffer_batches, fields=fields,
+                             bucket_by_length=bucket_by_length)
     raise ValueError(f"unknown loader {kind!r}; use 'petastorm' or 'pyarrow'")
 
 

@@ -190,7 +190,8 @@ def _train(cfg, comm) -> dict:
     rows = count_rows(train_url)
     steps = cfg.steps_per_epoch or max(1, math.ceil(rows / (cfg.batch_size * world)))
     loader = make_loader(cfg.loader, train_url, rank, world, cfg.batch_size, cfg.seed, pool=cfg.reader_pool,
-                         workers=cfg.reader_workers, buffer_batches=cfg.shuffle_buffer_batches)
+                         workers=cfg.reader_workers, buffer_batches=cfg.shuffle_buffer_batches,
+                         bucket_by_length=cfg.bucket_by_length)
     if rank == 0:
         log.info("training %s on %d rank(s): %d train windows, %d steps/epoch of %d windows per rank, "
                  "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, rows, steps, cfg.batch_size,

@@ -32,6 +32,9 @@ pip=("$env_dir/bin/python" -m pip --disable-pip-version-check -q)
 # The project itself, NOT editable: Horovod ranks are processes started by a Spark task
 # with the driver's environment, so they import the code from the venv, not --py-files.
 "${pip[@]}" install --no-deps "$here"
+# The table contracts: interest_tracker.contracts looks for schemas/ inside the package.
+site="$("$env_dir/bin/python" -c 'import interest_tracker, os; print(os.path.dirname(interest_tracker.__file__))')"
+mkdir -p "$site/schemas" && cp "$here"/schemas/*.json "$site/schemas/"
 wheel="$(ls "$cache"/torch-*/horovod-0.28.1-*.whl 2>/dev/null | head -1 || true)"
 if [ -n "$wheel" ]; then
   "${pip[@]}" install --no-deps "$wheel"

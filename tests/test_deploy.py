@@ -164,8 +164,7 @@ def test_malformed_properties_line_names_the_file(tmp_path):
         (dict(job="train"), "unknown job"),
         (dict(master="yarn"), "needs the Python environment on the executors"),
         (dict(master="yarn", image="img"), "Kubernetes masters"),
-        (dict(master="yarn", env_archive="hdfs:///e.tgz"), "needs code_zip"),
-        (dict(master="yarn", env_archive="hdfs:///e.tgz", code_zip="hdfs:///c.zip"), "needs driver_python"),
+        (dict(master="yarn", env_archive="hdfs:///e.tgz"), "needs driver_python"),
         (dict(master="yarn", env_archive="/local/e.tgz", code_zip="hdfs:///c.zip"), "must be a URL"),
         (dict(master="yarn", config_url="hdfs:///c.json", executor_python="/p"), "client mode"),
         (dict(master="spark://h:7077", deploy_mode="cluster", executor_python="/p"), "standalone does not run Python"),
@@ -288,7 +287,7 @@ def test_dag_commands_equal_the_builder(dag_module):
     for task in dag_module.dag.tasks:
         expected = build_submit_command(
             task.task_id, d["master"], "{{ ds }}", d["config_urls"][task.task_id], deploy_mode=d["deploy_mode"],
-            env_archive=d["env_archive"], code_zip=d["code_zip"], app_root=d["app_root"],
+            env_archive=d["env_archive"], app_root=d["app_root"],
         )
         assert task.bash_command == shell_join(expected)
         assert shlex.split(task.bash_command)[-2:] == ["--run-date", "{{ ds }}"]

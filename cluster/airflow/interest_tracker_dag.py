@@ -29,7 +29,6 @@ DEPLOYMENT = {
     "deploy_mode": "cluster",
     "app_root": "hdfs:///apps/interest-tracker/0.1.0",
     "env_archive": "hdfs:///apps/interest-tracker/0.1.0/interest-tracker-env.tar.gz",
-    "code_zip": "hdfs:///apps/interest-tracker/0.1.0/interest-tracker-code.zip",
     "config_urls": {
         "prepare_events": "hdfs:///apps/interest-tracker/conf/prepare_events.json",
         "train_model": "hdfs:///apps/interest-tracker/conf/train_model.json",

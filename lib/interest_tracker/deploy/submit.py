@@ -11,8 +11,9 @@ are turned into explicit ``--conf`` flags. We do not use ``--properties-file``: 
 
 How code and Python reach the executors (one of, for any non-local master):
 
-* ``env_archive`` + ``code_zip``: a venv packed by ``cluster/pack_env.sh`` shipped with
-  ``--archives URL#environment``, and the project as a zip on ``--py-files``;
+* ``env_archive``: a venv packed by ``cluster/pack_env.sh`` (dependencies and the project)
+  shipped with ``--archives URL#environment``; ``code_zip`` optionally adds the project as a
+  zip on ``--py-files`` (see docs/deployment.md, "Current limitations");
 * ``image``: the executor image built from ``cluster/Dockerfile`` (Kubernetes);
 * ``executor_python``: an interpreter that already exists at the same path on every
   node (a shared or pre-provisioned environment; the standalone-cluster test uses it).
@@ -219,11 +220,6 @@ def build_submit_command(
         raise SubmitError(
             f"image= is for Kubernetes masters (k8s://...), not {kind}; on {kind} run executors from a "
             "packed env (--env-archive) or a provisioned interpreter (--executor-python)"
-        )
-    if env_archive and not code_zip:
-        raise SubmitError(
-            "env_archive= needs code_zip= (--code-zip): the packed venv holds the dependencies, the project "
-            "code travels as a zip built by cluster/pack_env.sh"
         )
     for name, url in (("env_archive", env_archive), ("code_zip", code_zip)):
         if url and kind != "local" and not has_scheme(url):

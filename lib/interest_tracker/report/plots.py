@@ -39,7 +39,8 @@ def bars(labels: Sequence[str], heights: Sequence[float], path: Path, *, title: 
     else:
         ax.bar(pos, heights, color="#4c72b0")
         step = max(1, len(labels) // 15)
-        ax.set_xticks(pos[::step], [labels[i] for i in pos[::step]])
+        ticks = sorted(set(pos[::step]) | {pos[-1]}) if pos else []  # always label the capped last bar
+        ax.set_xticks(ticks, [labels[i] for i in ticks])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if log_scale:

@@ -10,10 +10,8 @@ interest_tracker.synthetic.config.SyntheticJobConfig for every key).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
-import sys
 import time
 
 from interest_tracker.cli import exit_with, run_job
@@ -21,23 +19,6 @@ from interest_tracker.synthetic.config import SyntheticJobConfig
 
 log = logging.getLogger("generate_synthetic")
 SHORTHANDS = {"--out": "output", "--format": "format"}
-
-
-def _add_shorthands(parser: argparse.ArgumentParser) -> None:
-    for flag, key in SHORTHANDS.items():
-        parser.add_argument(flag, dest=f"shorthand_{key}", metavar=key.upper(), help=f"same as --set {key}=VALUE")
-
-
-def _as_overrides(argv: list[str]) -> list[str]:
-    parser = argparse.ArgumentParser(add_help=False)
-    _add_shorthands(parser)
-    known, _ = parser.parse_known_args(argv)
-    extra = []
-    for key in SHORTHANDS.values():
-        value = getattr(known, f"shorthand_{key}")
-        if value is not None:
-            extra += ["--set", f"{key}={value}"]
-    return argv + extra
 
 
 def main(cfg: SyntheticJobConfig, run_date: dt.date) -> None:
@@ -58,4 +39,4 @@ def main(cfg: SyntheticJobConfig, run_date: dt.date) -> None:
 
 if __name__ == "__main__":
     exit_with(run_job("Generate synthetic behaviour logs with known interest switches.", SyntheticJobConfig, main,
-                      argv=_as_overrides(sys.argv[1:]), extra_args=_add_shorthands))
+                      shorthands=SHORTHANDS))

@@ -40,17 +40,37 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def _shorthand_overrides(argv: Sequence[str], shorthands: dict[str, str]) -> list[str]:
+    """``--out X`` -> ``--set output=X`` for each declared shorthand flag."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for flag, key in shorthands.items():
+        parser.add_argument(flag, dest=f"shorthand_{key}")
+    known, _ = parser.parse_known_args(list(argv))
+    extra = []
+    for key in shorthands.values():
+        value = getattr(known, f"shorthand_{key}")
+        if value is not None:
+            extra += ["--set", f"{key}={value}"]
+    return list(argv) + extra
+
+
 def run_job(
     description: str,
     config_cls: type[T],
     main: Callable[[T, dt.date], object],
     argv: Sequence[str] | None = None,
-    extra_args: Callable[[argparse.ArgumentParser], None] | None = None,
+    shorthands: dict[str, str] | None = None,
 ) -> int:
-    """Parse args, load + validate the config, call ``main(config, run_date)``; return an exit code."""
+    """Parse args, load + validate the config, call ``main(config, run_date)``; return an exit code.
+
+    ``shorthands`` maps convenience flags to config keys (``{"--out": "output"}``): each
+    is the same as ``--set key=VALUE``, so the config stays the one source of truth.
+    """
     parser = job_parser(description)
-    if extra_args:
-        extra_args(parser)
+    shorthands = shorthands or {}
+    for flag, key in shorthands.items():
+        parser.add_argument(flag, dest=f"shorthand_{key}", metavar=key.upper(), help=f"same as --set {key}=VALUE")
+    argv = _shorthand_overrides(sys.argv[1:] if argv is None else argv, shorthands)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:

@@ -33,6 +33,10 @@ def world(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scoring")
     build_artifact(tmp / "artifacts")
     ev1 = make_events(range(0, 30), D1, seed=1, category_of_user=lambda u: u % 6)
+    # a tie in time: u003's last two events share a timestamp (order falls back to item id, event type)
+    u3 = [e for e in ev1 if e["user_id"] == "u003"]
+    assert len(u3) >= 3
+    u3[-1]["event_time"] = u3[-2]["event_time"]
     # users 20..29 get new events (often more than L, in another category), 30..39 are new
     ev2 = make_events(range(20, 40), D2, seed=2, per_user=(1, 8), category_of_user=lambda u: (u + 3) % 6,
                       unknown_items=True)
@@ -112,7 +116,8 @@ def test_vectors_and_topk_match_an_independent_numpy_computation(world):
     items = model.item_vectors().detach().numpy().astype(np.float64)
     bias = model.output_bias.detach().numpy().astype(np.float64)
     for user in ("u003", "u025", "u034"):
-        evs = sorted((e for e in world["events"] if e["user_id"] == user), key=lambda e: (e["event_time"], e["event_id"]))
+        evs = sorted((e for e in world["events"] if e["user_id"] == user),
+                     key=lambda e: (e["event_time"], e["item_id"], e["event_type"]))  # prepare.ordering.ORDER
         feats = []
         for i, e in enumerate(evs):
             prev = evs[i - 1] if i else None

@@ -1,7 +1,7 @@
 """Which events each user's vector is computed from, in full and incremental mode.
 
-A vector depends only on the user's latest ``L`` events (ordered by event_time,
-event_id) and their features; the oldest of those needs one more event before it for
+A vector depends only on the user's latest ``L`` events (in stage 1's canonical
+within-user order, ``prepare.ordering.ORDER``: event time, then item id, then event type) and their features; the oldest of those needs one more event before it for
 its time gap and session-start flag. So both modes reduce the history to the latest
 ``L + 1`` events per user and compute features on exactly that tail:
 
@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from .. import io
 from ..contracts import load_contract
+from ..prepare.ordering import ORDER, with_event_us
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,16 @@ def dedupe_events(events: DataFrame) -> DataFrame:
 
 
 def _latest_first() -> list[Column]:
-    return [F.col("event_time").desc(), F.col("event_id").desc()]
+    # The reverse of the order features and training windows use, so "latest" means
+    # the same events here as there, ties in time included.
+    return [F.col(c).desc() for c in ORDER]
 
 
 def latest_events(events: DataFrame, n: int) -> DataFrame:
-    """Each user's latest ``n`` events."""
+    """Each user's latest ``n`` events (adds ``event_us``)."""
     w = Window.partitionBy("user_id").orderBy(*_latest_first())
-    return events.withColumn("_n", F.row_number().over(w)).where(F.col("_n") <= n).drop("_n")
+    return (with_event_us(events).withColumn("_n", F.row_number().over(w))
+            .where(F.col("_n") <= n).drop("_n"))
 
 
 def consumed_items(events: DataFrame) -> DataFrame:
@@ -70,9 +74,10 @@ def user_windows(features: DataFrame, window_length: int) -> DataFrame:
     all tail events so the next incremental run can recompute the same features.
     """
     w = Window.partitionBy("user_id").orderBy(*_latest_first())
-    ev = F.struct("event_time", "event_id", "item_index", "event_type_index", "log_gap", "session_start",
-                  "item_id", "event_type", "session_id", "run_date", F.col("_n").alias("n"))
-    grouped = (features.withColumn("_n", F.row_number().over(w))
+    # sort_array orders structs field by field: the leading fields are the canonical order
+    ev = F.struct(*ORDER, "event_id", "event_time", "item_index", "event_type_index", "log_gap", "session_start",
+                  "session_id", "run_date", F.col("_n").alias("n"))
+    grouped = (with_event_us(features).withColumn("_n", F.row_number().over(w))
                .groupBy("user_id").agg(F.sort_array(F.collect_list(ev)).alias("ev")))
     used = F.filter(F.col("ev"), lambda e: e["n"] <= window_length)
     return grouped.select(

@@ -49,8 +49,13 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     builder = SparkSession.builder.appName(app_name)
     active = SparkSession.getActiveSession()
     if active is None:
-        from pyspark import SparkConf
+        from pyspark import SparkConf, SparkContext
 
+        if "PYSPARK_GATEWAY_PORT" in os.environ:
+            # Started by spark-submit: attach to its JVM first, so SparkConf sees --master
+            # and --conf. Without this SparkConf() is empty and local[2] would override
+            # the scheduler's --master (every task then runs on the driver).
+            SparkContext._ensure_initialized()
         existing = SparkConf()
         if not existing.contains("spark.master"):
             builder = builder.master(master or "local[2]")

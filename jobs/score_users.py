@@ -18,7 +18,7 @@ from interest_tracker.scoring.config import ScoringConfig
 log = logging.getLogger("score_users")
 
 
-def main(cfg: ScoringConfig, run_date: dt.date, show_users: int = 0) -> None:
+def main(cfg: ScoringConfig, run_date: dt.date) -> None:
     from interest_tracker.scoring.pipeline import score_run
     from interest_tracker.scoring.tables import sample_recommendations
     from interest_tracker.spark import get_session
@@ -29,20 +29,15 @@ def main(cfg: ScoringConfig, run_date: dt.date, show_users: int = 0) -> None:
              result.model_version, result.users, result.users_encoded)
     for name, url in result.tables.items():
         log.info("table %s.%s -> %s", cfg.database, name, url)
-    for user, items in sample_recommendations(spark, cfg.warehouse_root, run_date, show_users) if show_users else []:
-        log.info("recommendations for %s: %s", user, " ".join(items))
+    if cfg.show_users:
+        for user, items in sample_recommendations(spark, cfg.warehouse_root, run_date, cfg.show_users):
+            log.info("recommendations for %s: %s", user, " ".join(items))
 
 
-def _extra(parser) -> None:
-    parser.add_argument("--show-users", type=int, default=0, metavar="N",
-                        help="log the recommendations of the first N users after the run (demo)")
+def cli(argv=None) -> int:
+    return run_job("Score every user: interest vectors, top-K recommendations, interest drift.", ScoringConfig,
+                   lambda cfg, run_date: main(cfg, run_date), argv, shorthands={"--show-users": "show_users"})
 
 
 if __name__ == "__main__":
-    import argparse
-
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--show-users", type=int, default=0)
-    known, _ = pre.parse_known_args()
-    sys.exit(run_job("Score every user: interest vectors, top-K recommendations, interest drift.", ScoringConfig,
-                     lambda cfg, run_date: main(cfg, run_date, known.show_users), extra_args=_extra))
+    sys.exit(cli())

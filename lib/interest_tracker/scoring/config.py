@@ -63,6 +63,8 @@ class ScoringConfig:
     database: str = "interest_tracker"
     """Spark catalog database the tables are registered in."""
     register_tables: bool = True
+    show_users: int = 0
+    """After the run, log the recommendations of the first N users (the demo uses 5)."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def __post_init__(self) -> None:
@@ -70,4 +72,5 @@ class ScoringConfig:
             require(bool(getattr(self, name)), f"'{name}' is required; set it in conf/score_*.json or --set {name}=...")
         require(self.mode in ("full", "incremental"), f"'mode' must be 'full' or 'incremental', got {self.mode!r}")
         require(1 <= self.top_k <= 1000, f"'top_k' must be in 1..1000, got {self.top_k}")
+        require(self.show_users >= 0, f"'show_users' must be >= 0, got {self.show_users}")
         require(self.database.isidentifier(), f"'database' must be a plain identifier, got {self.database!r}")

@@ -8,7 +8,9 @@
 # so train/valid/test equal the published train_tr/train_valid/test files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-submit=".venv/bin/spark-submit --master local[2] --driver-memory 4g"
+# spark-submit runs find_spark_home with the first python3 on PATH: make it the venv's.
+export PATH="$PWD/.venv/bin:$PATH" PYSPARK_PYTHON="$PWD/.venv/bin/python"
+submit="spark-submit --master local[2] --driver-memory 4g"
 data="${YOOCHOOSE_DIR:-../shared/data/yoochoose-100k}"
 rm -rf bench_output/yoochoose bench_output/movielens
 for part in train_full test; do

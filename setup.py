@@ -26,9 +26,13 @@ setup(
     extras_require={
         # the model and its training loop (torch CPU wheel pinned in constraints)
         "train": ["torch==2.13.0", "matplotlib"],
+        # scoring builds the model inside the executors' Python workers
+        "score": ["torch==2.13.0"],
         # horovod is built from its sdist by scripts/build_horovod.sh (no wheel exists)
         "horovod": ["horovod==0.28.1", "cffi", "cloudpickle", "pyyaml"],
         "dev": ["pytest", "pytest-timeout", "duckdb", "matplotlib"],
+        "all": ["torch==2.13.0", "matplotlib", "horovod==0.28.1", "cffi", "cloudpickle", "pyyaml",
+                "pytest", "pytest-timeout", "duckdb"],
     },
     entry_points={},
 )

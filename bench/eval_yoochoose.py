@@ -46,7 +46,7 @@ PEERS = ("ar", "sr", "vsknn", "gru4rec")
 REPORT = ("recall@20", "mrr@20", "recall@10", "ndcg@10")
 WINDOW_LENGTH = 20
 
-# Tuned on train_tr -> train_valid (see docs/benchmarks-training.md for the search).
+# Tuned on train_tr -> train_valid (see docs/benchmarks.md, "Stage 2: training" for the search).
 DEFAULT_TRAIN = {
     "launcher": "local", "loader": "petastorm", "reader_pool": "thread",
     "model": {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "event_type_dim": 4,

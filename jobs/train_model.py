@@ -5,7 +5,7 @@
 
 ``dataset``, ``artifact_root`` and ``model_version`` may contain ``{run_date}``, filled
 from --run-date. Every key is documented in interest_tracker.training.config.TrainConfig
-(and docs/benchmarks-training.md). Exit codes: 0 ok, 1 runtime error, 2 config error.
+(and docs/benchmarks.md, "Stage 2: training"). Exit codes: 0 ok, 1 runtime error, 2 config error.
 """
 from __future__ import annotations
 

@@ -27,8 +27,14 @@ demo: env
 test: test-tools
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# Benchmarks print figures (docs/benchmarks.md records them with machine and date);
+# they take minutes to hours on 2 cores, so `make bench` only lists them.
 bench: env
-	@echo "each bench/ script prints its figures; docs/benchmarks.md lists the commands and results"
+	@echo "stage 1:   $(PY) bench/bench_prepare.py --events 10000000"
+	@echo "real data: bench/real_data_prepare.sh ; $(PY) bench/eval_yoochoose.py --stage tune|final --out /tmp/yc"
+	@echo "training:  $(PY) bench/bench_training.py --dataset /tmp/yc/sequences_tune --launcher2 horovod"
+	@echo "scoring:   $(PY) bench/bench_scoring.py ; $(PY) bench/tracking_accuracy.py"
+	@echo "generator: $(PY) bench/bench_synthetic.py --events 500000"
 
 clean:
 	rm -rf $(DEMO_DIR) spark-warehouse metastore_db derby.log .pytest_cache

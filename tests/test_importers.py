@@ -105,10 +105,9 @@ def test_import_job_writes_the_raw_contract(spark, yoochoose_dir, tmp_path):
     out = tmp_path / "raw"
     argv = ["--run-date", "2026-11-28", "--format", "session-rec", "--out", str(out),
             "--input", str(yoochoose_dir / "yoochoose-clicks-100k_test.txt")]
-    assert run_job("t", ImportConfig, job.main, argv=job._as_overrides(argv), extra_args=job._add_shorthands) == 0
+    assert run_job("t", ImportConfig, job.main, argv=argv, shorthands=job.SHORTHANDS) == 0
     written = spark.read.parquet(str(out))
     assert schema_matches(written.schema, load_contract("raw_event")) == []
     assert written.count() == 13568
     missing_input = ["--run-date", "2026-11-28", "--format", "movielens-udata", "--out", str(out)]
-    assert run_job("t", ImportConfig, job.main, argv=job._as_overrides(missing_input),
-                   extra_args=job._add_shorthands) == 2
+    assert run_job("t", ImportConfig, job.main, argv=missing_input, shorthands=job.SHORTHANDS) == 2

@@ -303,8 +303,7 @@ def test_generate_job_writes_logs_truth_and_counts(spark, tmp_path):
     out = tmp_path / "synth"
     argv = ["--config", str(REPO / "conf" / "synthetic_tiny.json"), "--run-date", "2026-11-28",
             "--out", str(out), "--format", "csv", "--set", "num_users=12"]
-    assert run_job("t", SyntheticJobConfig, job.main, argv=job._as_overrides(argv),
-                   extra_args=job._add_shorthands) == 0
+    assert run_job("t", SyntheticJobConfig, job.main, argv=argv, shorthands=job.SHORTHANDS) == 0
     info = json.loads((out / "injected.json").read_text())
     raw = spark.read.schema(raw_schema()).option("header", True).option("escape", '"').csv(str(out / "raw"))
     c = info["counts"]
@@ -314,5 +313,4 @@ def test_generate_job_writes_logs_truth_and_counts(spark, tmp_path):
     last = spark.read.parquet(str(out / "ground_truth")).agg(F.max("switch_time")).first()[0]
     assert last.isoformat() <= "2026-11-28T23:59:59"
     bad = ["--run-date", "2026-11-28", "--out", str(out), "--set", "injection.replay=2"]
-    assert run_job("t", SyntheticJobConfig, job.main, argv=job._as_overrides(bad),
-                   extra_args=job._add_shorthands) == 2
+    assert run_job("t", SyntheticJobConfig, job.main, argv=bad, shorthands=job.SHORTHANDS) == 2

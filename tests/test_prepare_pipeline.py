@@ -1,6 +1,5 @@
 """Stage 1 end to end on synthetic logs: exact reconciliation, reruns, vocabulary, Petastorm shards."""
 import datetime as dt
-import json
 
 import pytest
 from pyspark.sql import functions as F

@@ -2,7 +2,6 @@
 import datetime as dt
 
 import pytest
-from pyspark.sql import functions as F
 
 from interest_tracker.prepare import features, sequences
 from interest_tracker.prepare.config import SessionConfig

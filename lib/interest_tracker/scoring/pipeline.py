@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .. import io
-from ..config import ConfigError
+
 from . import state as st
 from . import tables as tb
 from .artifact import VOCAB_SCHEMA, Artifact, load_artifact

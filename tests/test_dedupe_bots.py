@@ -52,3 +52,24 @@ def test_duplicates_do_not_count_towards_bot_rates(spark):
            .transform(lambda d: bots.tag_bots(d, CleaningConfig(bot_max_events_per_minute=60))))
     assert out.where("quarantine_reason is not null").count() == 0
     assert out.where("duplicate_kind is null").count() == 1
+
+
+def test_min_support_filters_tag_items_then_users(spark):
+    from interest_tracker.prepare import support
+
+    rows = ([{"user_id": "a", "item_id": "pop", "event_type": "view", "event_time": str(T0 + k)} for k in range(3)]
+            + [{"user_id": "b", "item_id": "pop", "event_type": "view", "event_time": str(T0 + 10)},
+               {"user_id": "b", "item_id": "rare", "event_type": "view", "event_time": str(T0 + 11)},
+               {"user_id": "c", "item_id": "pop", "event_type": "view", "event_time": str(T0 + 12)},
+               {"user_id": "c", "item_id": "pop", "event_type": "view", "event_time": str(T0 + 13)}])
+    cfg = CleaningConfig(min_item_support=2, min_user_events=2)
+    out = _valid(spark, rows).transform(lambda d: support.tag_low_support(d, cfg))
+    got = {(r.user_id, r.item_id, r.support_reason) for r in out.collect()}
+    # 'rare' has 1 event < 2; user b keeps 1 event after the item filter < 2; a and c keep theirs
+    assert got == {("a", "pop", None), ("b", "pop", "LOW_SUPPORT_USER"), ("b", "rare", "LOW_SUPPORT_ITEM"),
+                   ("c", "pop", None)}
+    counts = {r[0]: r[1] for r in out.groupBy("support_reason").count().collect()}
+    assert counts == {None: 5, "LOW_SUPPORT_ITEM": 1, "LOW_SUPPORT_USER": 1}
+    assert out.where("support_reason is null").count() == 5
+    off = _valid(spark, rows).transform(lambda d: support.tag_low_support(d, CleaningConfig()))
+    assert off.where("support_reason is not null").count() == 0

@@ -166,3 +166,21 @@ def test_failed_publish_keeps_previous_partition(spark, tmp_path):
     with pytest.raises(Exception, match="disk full"):
         io.write_partition(bad, table, "run_date=2026-11-28")
     assert [r.x for r in spark.read.parquet(table).collect()] == [1]
+
+
+def test_min_support_rows_go_to_rejected_and_reconcile(spark, tmp_path):
+    from interest_tracker.prepare.config import CleaningConfig
+
+    data = generate(spark, _synthetic(num_users=15, seed=5, injection=InjectionConfig()))
+    counts = write_raw(data, str(tmp_path / "raw"), "parquet")
+    cfg = PrepareConfig(input=InputConfig(path=str(tmp_path / "raw"), format="parquet"),
+                        output_root=str(tmp_path / "out"), write_sequences=False,
+                        cleaning=CleaningConfig(min_item_support=3, min_user_events=5))
+    rep = run_prepare(spark, cfg, RUN_DATE)
+    c = rep["counts"]
+    assert c["rejected"].get("LOW_SUPPORT_ITEM", 0) > 0
+    assert c["clean"] + sum(c["rejected"].values()) == counts["ordinary_events"]
+    rejected = spark.read.parquet(str(tmp_path / "out" / "rejected"))
+    by_reason = {r[0]: r[1] for r in rejected.groupBy("reject_reason").count().collect()}
+    assert by_reason == c["rejected"]
+    assert rep["reconciled"] is True

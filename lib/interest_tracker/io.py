@@ -1,19 +1,13 @@
-"""Every read and write of the pipeline: explicit schemas, URL paths, atomic publish.
+"""Raw input readers with explicit schemas, and the petastorm writer.
 
-Paths are URLs (``file://``, ``hdfs://``, ``s3a://``) or local paths; filesystem
-operations go through Hadoop's FileSystem API on the driver JVM, so the same code works
-on a laptop and on a cluster where the driver's disk is not the executors'.
-
-Atomic publish: a partition is written to ``<table>/_staging/<name>-<uuid>`` and then
-renamed to ``<table>/<name>``. A job killed mid-write leaves only a staging directory
-(ignored by readers because it starts with ``_``), so the previous partition stays
-readable and a rerun replaces it whole.
+Paths, pointers, publish and commit points live in ``interest_tracker.layout`` (the
+Spark driver's Hadoop helpers in ``layout.hadoop`` are re-exported here). A partition or
+dataset is written to an ``_``-prefixed staging directory and renamed into place, so a
+job killed mid-write leaves the previous version readable.
 """
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from typing import Iterable
 
 from pyspark.sql import DataFrame, SparkSession
@@ -21,155 +15,17 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .contracts import load_contract
+# Paths and publish have one implementation, in the layout package; re-exported for callers of ``io``.
+from .layout.hadoop import (  # noqa: F401
+    delete, exists, join, list_dirs, publish, read_json, read_table, read_text, staging_url, to_url,
+    write_json, write_partition, write_staged, write_text,
+)
 
 log = logging.getLogger(__name__)
 
 RAW_FIELDS = ("user_id", "item_id", "event_type", "event_time", "session_id", "attributes")
 CORRUPT_COLUMN = "_corrupt_record"
 RAW_FORMATS = ("jsonl", "csv", "parquet")
-
-
-# --------------------------------------------------------------------------- paths
-
-def to_url(path: str) -> str:
-    """Local paths become ``file://`` URLs; URLs pass through unchanged."""
-    if "://" in path:
-        return path
-    import os
-
-    return "file://" + os.path.abspath(path)
-
-
-def join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts])
-
-
-def _fs(spark: SparkSession, url: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(url)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def exists(spark: SparkSession, url: str) -> bool:
-    fs, path = _fs(spark, url)
-    return bool(fs.exists(path))
-
-
-def delete(spark: SparkSession, url: str) -> None:
-    fs, path = _fs(spark, url)
-    if fs.exists(path):
-        fs.delete(path, True)
-
-
-def list_dirs(spark: SparkSession, url: str) -> list[str]:
-    """Names of the sub-directories of ``url`` (empty when it does not exist)."""
-    fs, path = _fs(spark, url)
-    if not fs.exists(path):
-        return []
-    return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
-
-
-def write_text(spark: SparkSession, url: str, text: str) -> None:
-    """Write a small text file atomically (temp file + rename)."""
-    fs, path = _fs(spark, url)
-    jvm = spark.sparkContext._jvm
-    tmp = jvm.org.apache.hadoop.fs.Path(url + f".tmp-{uuid.uuid4().hex}")
-    out = fs.create(tmp, True)
-    try:
-        out.write(bytearray(text.encode("utf-8")))
-    finally:
-        out.close()
-    if fs.exists(path):
-        fs.delete(path, False)
-    if not fs.rename(tmp, path):
-        raise IOError(f"could not rename {tmp} to {url}")
-
-
-def read_text(spark: SparkSession, url: str) -> str:
-    fs, path = _fs(spark, url)
-    jvm = spark.sparkContext._jvm
-    stream = fs.open(path)
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        lines = []
-        while True:
-            line = reader.readLine()
-            if line is None:
-                break
-            lines.append(line)
-        return "\n".join(lines)
-    finally:
-        stream.close()
-
-
-def write_json(spark: SparkSession, url: str, obj) -> None:
-    write_text(spark, url, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_json(spark: SparkSession, url: str):
-    return json.loads(read_text(spark, url))
-
-
-# --------------------------------------------------------------------------- publish
-
-def staging_url(table_url: str, name: str) -> str:
-    return join(table_url, "_staging", f"{name}-{uuid.uuid4().hex[:12]}")
-
-
-def publish(spark: SparkSession, staging: str, final: str) -> None:
-    """Replace ``final`` with ``staging``: move the old one aside, rename, then delete it.
-
-    Between the two renames the partition is briefly absent, never half-written.
-    """
-    fs, final_path = _fs(spark, final)
-    jvm = spark.sparkContext._jvm
-    staging_path = jvm.org.apache.hadoop.fs.Path(staging)
-    old = None
-    if fs.exists(final_path):
-        old = jvm.org.apache.hadoop.fs.Path(final + f".old-{uuid.uuid4().hex[:12]}")
-        if not fs.rename(final_path, old):
-            raise IOError(f"could not move {final} aside")
-    parent = final_path.getParent()
-    if parent is not None and not fs.exists(parent):
-        fs.mkdirs(parent)
-    if not fs.rename(staging_path, final_path):
-        if old is not None:
-            fs.rename(old, final_path)
-        raise IOError(f"could not publish {staging} as {final}")
-    if old is not None:
-        fs.delete(old, True)
-    staging_parent = staging_path.getParent()
-    if staging_parent is not None and fs.exists(staging_parent) and len(fs.listStatus(staging_parent)) == 0:
-        fs.delete(staging_parent, False)
-    log.info("published %s", final)
-
-
-def write_partition(df: DataFrame, table_url: str, partition: str, contract_name: str | None = None) -> str:
-    """Write ``df`` as Parquet partition ``table_url/partition`` (e.g. ``run_date=2026-11-28``), atomically.
-
-    With ``contract_name``, the columns are conformed to ``schemas/<name>.json`` first
-    (minus the partition columns, which live in the directory name).
-    """
-    if contract_name:
-        contract = load_contract(contract_name)
-        cols = [c for c in contract.columns if c not in contract.partition_by]
-        schema = {f.name: f.dataType for f in contract.spark_schema().fields}
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise ValueError(f"{contract_name}: missing columns {missing}; see schemas/{contract_name}.json")
-        df = df.select([F.col(c).cast(schema[c]).alias(c) for c in cols])
-    spark = df.sparkSession
-    staging = staging_url(table_url, partition)
-    df.write.mode("overwrite").parquet(staging)
-    final = join(table_url, partition)
-    publish(spark, staging, final)
-    return final
-
-
-def read_table(spark: SparkSession, table_url: str, contract_name: str) -> DataFrame:
-    """Read a run_date-partitioned table with its contract schema (never inferred)."""
-    contract = load_contract(contract_name)
-    return spark.read.schema(contract.spark_schema()).parquet(table_url)
 
 
 # --------------------------------------------------------------------------- raw input

@@ -43,6 +43,12 @@ def to_url(path: str) -> str:
     return "file://" + os.path.abspath(path)
 
 
+def local_path(url: str) -> str | None:
+    """The local path of a ``file://`` URL (or of a plain path); None for any other filesystem."""
+    u = urlparse(to_url(url))
+    return u.path if u.scheme == "file" else None
+
+
 def join(base: str, *parts: str) -> str:
     """``base/part/...`` for URLs and paths (no normalisation of the base's scheme)."""
     return "/".join([str(base).rstrip("/")] + [str(p).strip("/") for p in parts])
@@ -95,7 +101,7 @@ def resolve(url: str) -> tuple[pafs.FileSystem, str]:
                 raise ValueError(f"cannot open {url!r} ({e}); supported: file://, hdfs://, s3://, gs://, abfs:// "
                                  "(hdfs needs libhdfs and HADOOP_HOME/CLASSPATH on this machine)") from e
             _cache[cache_key] = fs
-    path = u.path if sch == "hdfs" else (u.netloc + u.path)
+    path = u.path if sch in ("hdfs", "viewfs") else (u.netloc + u.path)
     return fs, path.rstrip("/") or "/"
 
 

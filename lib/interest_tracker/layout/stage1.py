@@ -31,6 +31,7 @@ SPLITS = ("train", "valid", "test")
 DATASET_INFO = "dataset_info.json"
 ITEM_STATS = "item_stats"
 LATEST = "_LATEST"
+REPORT_FILE = "report.json"
 
 
 class Stage1Layout:
@@ -66,8 +67,12 @@ class Stage1Layout:
         return fs.join(self.root, "sequences", self.partition)
 
     @property
+    def report_dir(self) -> str:
+        return fs.join(self.root, "reports", self.partition)
+
+    @property
     def report(self) -> str:
-        return fs.join(self.root, "reports", self.partition, "report.json")
+        return fs.join(self.report_dir, REPORT_FILE)
 
     def dataset(self) -> "SequencesDataset":
         return SequencesDataset(self.sequences)
@@ -111,10 +116,11 @@ class Stage1Layout:
 
         return hadoop.read_json(spark, fs.join(self.sequences, DATASET_INFO))
 
-    def write_report(self, spark, report: dict) -> None:
+    def write_report(self, spark, report: dict, directory: str | None = None) -> None:
+        """``report.json`` into ``reports/run_date=D`` (or into ``directory``, a staging copy of it)."""
         from . import hadoop
 
-        hadoop.write_json(spark, self.report, report)
+        hadoop.write_json(spark, fs.join(directory or self.report_dir, REPORT_FILE), report)
 
     def read_report(self, spark) -> dict:
         from . import hadoop

@@ -19,11 +19,19 @@ WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "model_config.json"
 
 
+def model_to_bytes(model: InterestModel) -> tuple[str, bytes]:
+    """(config JSON, ``torch.save`` bytes of the CPU state dict): what the artifact stores."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return json.dumps(to_dict(model.config), indent=2, sort_keys=True) + "\n", buf.getvalue()
+
+
 def save_model(model: InterestModel, directory: str | Path) -> None:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, d / WEIGHTS_FILE)
-    (d / CONFIG_FILE).write_text(json.dumps(to_dict(model.config), indent=2, sort_keys=True) + "\n")
+    config_json, weights = model_to_bytes(model)
+    (d / WEIGHTS_FILE).write_bytes(weights)
+    (d / CONFIG_FILE).write_text(config_json)
 
 
 def model_from_bytes(config_json: str, weights: bytes) -> InterestModel:
@@ -35,5 +43,8 @@ def model_from_bytes(config_json: str, weights: bytes) -> InterestModel:
 
 
 def load_model(directory: str | Path) -> InterestModel:
-    d = Path(directory)
-    return model_from_bytes((d / CONFIG_FILE).read_text(), (d / WEIGHTS_FILE).read_bytes())
+    """Load from a local path or any URL the layout's filesystem layer resolves (file, hdfs, s3)."""
+    from ..layout import fs
+
+    url = fs.to_url(str(directory))
+    return model_from_bytes(fs.read_text(fs.join(url, CONFIG_FILE)), fs.read_bytes(fs.join(url, WEIGHTS_FILE)))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from ..config import ConfigError, require
 from ..model.config import ModelConfig
 
+URL_SCHEMES = ("file", "hdfs", "viewfs", "s3", "s3a", "gs", "abfs", "abfss")
 LAUNCHERS = ("local", "horovod", "torch-distributor")
 LOADERS = ("petastorm", "pyarrow")
 LOSSES = ("full", "sampled")
@@ -25,12 +26,14 @@ class TrainConfig:
     file:// URL) holding ``train/``, ``valid/``, ``test/``, ``item_stats/`` and
     ``dataset_info.json``."""
     artifact_root: str
-    """Where ``{model_version}/`` and ``_LATEST`` are written (see docs/architecture.md)."""
+    """Where ``{model_version}/`` and ``_LATEST`` are written (see docs/architecture.md): a path or a
+    ``file://``, ``hdfs://``, ``s3://`` (``s3a://``), ``gs://`` or ``abfs://`` URL, written through the
+    layout's pyarrow filesystem layer (S3 settings from the standard AWS environment variables)."""
     model_version: str = ""
     """Artifact directory name; empty = ``v{run_date}`` set by the job."""
     checkpoint_dir: str = ""
-    """Per-epoch checkpoints; empty = ``{artifact_root}/_checkpoints/{model_version}``.
-    Must be visible to every rank (shared filesystem, or local mode)."""
+    """Per-epoch checkpoints; empty = ``{artifact_root}/_checkpoints/{model_version}``. Any URL
+    ``artifact_root`` accepts; only rank 0 writes, every rank reads on resume."""
     resume: bool = True
     """Continue from the checkpoint in ``checkpoint_dir`` when there is one."""
 
@@ -91,6 +94,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")
         require(bool(self.artifact_root), "'artifact_root' must be set; set it in conf/train_*.json")
+        for key in ("artifact_root", "checkpoint_dir"):
+            value = getattr(self, key)
+            scheme = value.split("://", 1)[0].lower() if "://" in value else "file"
+            require(scheme in URL_SCHEMES, f"'{key}' has an unsupported scheme {scheme!r} ({value!r}); use a path "
+                    f"or one of {', '.join(s + '://' for s in URL_SCHEMES)}")
         require(self.launcher in LAUNCHERS, f"'launcher' must be one of {LAUNCHERS}, got {self.launcher!r}")
         require(self.loader in LOADERS, f"'loader' must be one of {LOADERS}, got {self.loader!r}")
         require(self.loss in LOSSES, f"'loss' must be one of {LOSSES}, got {self.loss!r}")

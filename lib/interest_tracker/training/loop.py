@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -48,19 +47,18 @@ def train(config: dict) -> dict:
 
 
 def read_dataset_info(dataset: str) -> dict:
-    path = Path(dataset.replace("file://", "")) / "dataset_info.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{path} not found: 'dataset' must be a stage-1 sequences/run_date=D "
-                                "directory (run jobs/prepare_events.py first)") from e
+    """``dataset_info.json`` of a stage-1 sequences directory (any filesystem, via the layout)."""
+    from ..layout import SequencesDataset
+
+    return SequencesDataset(dataset).info()
 
 
 def read_item_counts(dataset: str, num_items: int) -> np.ndarray:
-    import pyarrow.parquet as pq
+    from ..layout import SequencesDataset
 
-    path = Path(dataset.replace("file://", "")) / "item_stats"
-    t = pq.read_table(path, columns=["item_index", "train_count"])
+    ds = SequencesDataset(dataset)
+    path = ds.item_stats
+    t = ds.read_item_stats()
     counts = np.zeros(num_items, dtype=np.int64)
     idx = t.column("item_index").to_numpy()
     if len(idx) and (idx.max() >= num_items or idx.min() < 0):
@@ -153,11 +151,14 @@ def _train(cfg, comm) -> dict:
     from ..model import InterestModel
     from .artifact import environment, write_artifact
     from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-    from .loaders import count_rows, make_loader, to_url
+    from .loaders import count_rows, make_loader
     from .losses import NegativeSampler
 
     rank, world = comm.rank, comm.size
-    root = cfg.dataset.replace("file://", "")
+    from ..layout import ArtifactStore, SequencesDataset
+
+    dataset = SequencesDataset(cfg.dataset)
+    root = dataset.url
     info = read_dataset_info(cfg.dataset)
     model_cfg = cfg.model_config(int(info["num_items"]), int(info["num_event_types"]))
     torch.manual_seed(cfg.seed)
@@ -170,7 +171,7 @@ def _train(cfg, comm) -> dict:
     optimizer = _optimizer(cfg, objective.parameters())
 
     version = cfg.model_version or "model"
-    ckpt_dir = cfg.checkpoint_dir or str(Path(cfg.artifact_root) / "_checkpoints" / version)
+    ckpt_dir = cfg.checkpoint_dir or ArtifactStore(cfg.artifact_root).checkpoint_dir(version)
     state = {"epoch": 0, "global_step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
              "history": [], "done": False}
     best_weights = None
@@ -186,7 +187,7 @@ def _train(cfg, comm) -> dict:
             log.info("resuming from %s at epoch %d, step %d", ckpt_dir, state["epoch"], state["global_step"])
     module, optimizer = comm.wrap(objective, optimizer)
 
-    train_url = to_url(str(Path(root) / "train"))
+    train_url = dataset.split("train")
     rows = count_rows(train_url)
     steps = cfg.steps_per_epoch or max(1, math.ceil(rows / (cfg.batch_size * world)))
     loader = make_loader(cfg.loader, train_url, rank, world, cfg.batch_size, cfg.seed, pool=cfg.reader_pool,
@@ -251,7 +252,7 @@ def _train(cfg, comm) -> dict:
         epoch_points = comm.allreduce_sum(trained_points)
         decision = None
         if rank == 0:
-            valid, _ = evaluate_split(model, to_url(str(Path(root) / "valid")), cfg)
+            valid, _ = evaluate_split(model, dataset.split("valid"), cfg)
             score = valid[metric]
             improved = state["best"] is None or score > state["best"]
             if improved:
@@ -298,7 +299,7 @@ def _train(cfg, comm) -> dict:
                "epochs_run": len(hist), "global_step": state["global_step"],
                "first_loss": first_loss, "history": hist}
     if cfg.evaluate_test:
-        metrics["test"], _ = evaluate_split(model, to_url(str(Path(root) / "test")), cfg)
+        metrics["test"], _ = evaluate_split(model, dataset.split("test"), cfg)
         log.info("test: %s", _fmt(metrics["test"]))
     path = write_artifact(cfg.artifact_root, version, model, metrics=metrics, info=info, dataset=cfg.dataset,
                           train_config=to_dict(cfg), env=environment(comm.name, world),

@@ -314,3 +314,115 @@ def test_generate_job_writes_logs_truth_and_counts(spark, tmp_path):
     assert last.isoformat() <= "2026-11-28T23:59:59"
     bad = ["--run-date", "2026-11-28", "--out", str(out), "--set", "injection.replay=2"]
     assert run_job("t", SyntheticJobConfig, job.main, argv=bad, shorthands=job.SHORTHANDS) == 2
+
+
+# ---------------------------------------------------------------- drift (issue 13.4)
+
+#: A small data set (with injected rows and a bot) and the digests of its rows as the
+#: generator wrote them before the drift switches existed (commit 3c6ff71): with every
+#: switch off (the default) the logs must stay exactly the same.
+DIGEST_CFG = SyntheticConfig(num_users=30, num_items=120, num_categories=4, events_per_user=30,
+                             min_events_per_user=12, max_events_per_user=80, end_time=END, seed=5,
+                             injection=InjectionConfig(malformed=0.02, replay=0.02, bad_time=0.02, num_bots=1,
+                                                       bot_events_per_bot=70))
+DIGESTS = {
+    "events": (924, "d76cfad7ef0f99174004cbfeb86d993be7386554905bb8895c7e524982b2d9c5"),
+    "event_truth": (822, "f245975a0a07dcc6f6b53018f07531e3563453d4f19885ae82c435f6d436645e"),
+    "ground_truth": (30, "89f721c4b0ffb5c4a579e333641c734e107493261d5f49fabdc62c1ee47c0d34"),
+}
+DAY = 86400.0
+DRIFT = SyntheticConfig(num_users=80, num_items=400, num_categories=4, events_per_user=60, min_events_per_user=24,
+                        max_events_per_user=150, between_gap_max_s=DAY, end_time=END, seed=3,
+                        item_release_interval_s=DAY, item_lifetime_releases=8,
+                        return_gaps_per_user=2, return_gap_min_s=7 * DAY, return_gap_max_s=20 * DAY)
+
+
+def _digest(df):
+    import hashlib
+
+    rows = sorted(tuple("" if v is None else str(v) for v in r) for r in df.collect())
+    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_drift_is_off_by_default_and_leaves_the_logs_unchanged(spark):
+    assert not SyntheticConfig().drifts and not DIGEST_CFG.drifts and DRIFT.drifts
+    d = generate(spark, DIGEST_CFG)
+    assert {name: _digest(getattr(d, name)) for name in DIGESTS} == DIGESTS
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"item_release_interval_s": -1}, "item_release_interval_s"),
+    ({"item_lifetime_releases": 5}, "needs 'item_release_interval_s'"),
+    ({"return_gaps_per_user": 30}, "return_gaps_per_user"),
+    ({"return_gaps_per_user": 1, "return_gap_min_s": 3600.0}, "return_gap_min_s"),
+])
+def test_bad_drift_config_is_rejected_with_a_fix(kwargs, words):
+    from interest_tracker.config import from_dict
+
+    with pytest.raises(ConfigError, match=words):
+        from_dict(SyntheticConfig, kwargs)
+
+
+@pytest.fixture(scope="module")
+def drift(spark):
+    d = generate(spark, DRIFT)
+    truth = d.event_truth.cache()
+    yield d
+    truth.unpersist()
+
+
+def _release(col):
+    """The release interval an event falls in (0 = the last before end_time), as the generator counts."""
+    return F.floor((col.cast("double") - F.lit(END_S)) / DAY) + 1
+
+
+def test_releases_make_items_rise_and_fade(drift):
+    ev = drift.event_truth.where("source != 'sequential'").withColumn("release", _release(F.col("event_time")))
+    # Within one release interval, fresh draws reach only the `life` newest items per category.
+    per = ev.groupBy("release").agg(F.countDistinct("item_id").alias("items"), F.count(F.lit(1)).alias("n"))
+    limit = DRIFT.num_categories * DRIFT.item_lifetime_releases
+    stats = per.where("n >= 100").agg(F.max("items"), F.min("items"), F.count(F.lit(1))).first()
+    assert stats[2] >= 5 and stats[0] <= limit and stats[1] >= limit // 2
+    # An item is hot when released and fades: the top items of the early and the late
+    # weeks are different items; the late week's top items did not exist yet early on.
+    lo, hi = ev.agg(F.min("release"), F.max("release")).first()
+    early = {r.item_id for r in ev.where(F.col("release") < lo + 7).groupBy("item_id").count()
+             .orderBy(F.desc("count"), "item_id").limit(10).collect()}
+    late = {r.item_id for r in ev.where(F.col("release") > hi - 7).groupBy("item_id").count()
+            .orderBy(F.desc("count"), "item_id").limit(10).collect()}
+    assert len(early & late) == 0
+
+
+def test_successor_runs_survive_releases(drift):
+    w = Window.partitionBy("user_id").orderBy("event_index")
+    ev = (drift.event_truth.withColumn("prev", F.lag("item_id").over(w))
+          .join(drift.items.select(F.col("item_id").alias("prev"), F.col("popularity_rank").alias("prev_rank"),
+                                   F.col("category").alias("prev_cat")), "prev")
+          .join(drift.items.select("item_id", "popularity_rank"), "item_id")
+          .where("source = 'sequential'"))
+    c = DRIFT.num_categories
+    ok = (F.col("popularity_rank") == F.col("prev_rank") + c) | (
+        (F.col("prev_rank") + c > DRIFT.num_items) & (F.col("popularity_rank") == F.col("prev_cat") + 1))
+    assert ev.count() > 100
+    assert ev.where(~ok).count() == 0
+
+
+def test_returning_users_come_back_after_long_absences(drift):
+    w = Window.partitionBy("user_id").orderBy("event_index")
+    gaps = (drift.event_truth
+            .withColumn("gap", F.col("event_time").cast("double") - F.lag("event_time").over(w).cast("double"))
+            .withColumn("new", F.col("session_number") != F.lag("session_number").over(w))
+            .where("gap is not null"))
+    long_gap = F.col("gap") >= DRIFT.return_gap_min_s
+    per_user = gaps.groupBy("user_id").agg(F.sum(long_gap.cast("int")).alias("absences"))
+    lo, hi = per_user.agg(F.min("absences"), F.max("absences")).first()
+    assert 1 <= lo and hi <= DRIFT.return_gaps_per_user  # two draws may pick the same event
+    assert per_user.count() == DRIFT.num_users
+    # Every gap is an ordinary one or an absence in the configured range, which starts a session.
+    bad = gaps.where(~((F.col("gap") <= DRIFT.between_gap_max_s)
+                       | (long_gap & (F.col("gap") <= DRIFT.return_gap_max_s) & F.col("new"))))
+    assert bad.count() == 0
+    # Switch times still match the events at the switch indexes.
+    at = drift.event_truth.join(drift.ground_truth.select("user_id", F.col("switch_event_index").alias("event_index"),
+                                                          "switch_time"), ["user_id", "event_index"])
+    assert at.count() == DRIFT.num_users and at.where("event_time != switch_time").count() == 0

@@ -127,6 +127,19 @@ class SyntheticConfig:
     time_format: TimeFormat = "mixed"
     seed: int = 7
     injection: InjectionConfig = field(default_factory=InjectionConfig)
+    # ---- drift (issue 13.4): every switch is off by default, so existing logs are unchanged.
+    #: catalogue drift: every this many seconds each category releases a new item at the top
+    #: of its popularity and every other item moves one rank down (items rise on release and
+    #: fade with age); 0 = fixed popularity (no drift)
+    item_release_interval_s: float = 0.0
+    #: with releases on: an item more than this many releases old is never drawn fresh (its
+    #: life is over; a successor run may still reach it); 0 = no limit
+    item_lifetime_releases: int = 0
+    #: returning users: this many long absences per user, at hashed event indexes; the
+    #: event after each starts a session log-uniform in [return_gap_min_s, return_gap_max_s] later
+    return_gaps_per_user: int = 0
+    return_gap_min_s: float = 7 * 86400.0
+    return_gap_max_s: float = 60 * 86400.0
 
     def __post_init__(self) -> None:
         require(self.num_users >= 1, f"'num_users' must be >= 1, got {self.num_users}")
@@ -164,8 +177,27 @@ class SyntheticConfig:
                 and sum(self.event_type_weights.values()) > 0,
                 f"'event_type_weights' must map event types to non-negative weights with a positive sum, "
                 f"got {self.event_type_weights}")
+        require(self.item_release_interval_s >= 0,
+                f"'item_release_interval_s' must be >= 0 (0 = no catalogue drift), got {self.item_release_interval_s}")
+        require(self.item_lifetime_releases >= 0,
+                f"'item_lifetime_releases' must be >= 0 (0 = no limit), got {self.item_lifetime_releases}")
+        require(self.item_lifetime_releases == 0 or self.item_release_interval_s > 0,
+                "'item_lifetime_releases' needs 'item_release_interval_s' > 0 (lifetimes count releases)")
+        require(self.return_gaps_per_user >= 0,
+                f"'return_gaps_per_user' must be >= 0, got {self.return_gaps_per_user}")
+        require(self.return_gaps_per_user < self.min_events_per_user,
+                f"'return_gaps_per_user' ({self.return_gaps_per_user}) must be < min_events_per_user "
+                f"({self.min_events_per_user})")
+        require(self.between_gap_max_s <= self.return_gap_min_s <= self.return_gap_max_s,
+                f"need between_gap_max_s <= return_gap_min_s <= return_gap_max_s so an absence is longer than "
+                f"an ordinary break, got {self.between_gap_max_s}, {self.return_gap_min_s}, {self.return_gap_max_s}")
         if self.end_time is not None:
             self.end_datetime()  # validates the format
+
+    @property
+    def drifts(self) -> bool:
+        """True when any drift switch is on."""
+        return self.item_release_interval_s > 0 or self.return_gaps_per_user > 0
 
     def end_datetime(self) -> dt.datetime:
         """``end_time`` as an aware UTC datetime; ConfigError when unset or without a zone."""

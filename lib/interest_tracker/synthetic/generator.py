@@ -12,6 +12,13 @@ Catalogue arithmetic, so no joins are needed: the item of global popularity rank
 successor is ``r + C`` (wrapping within the category). Item ids are a fixed
 permutation of ranks, so an id says nothing about popularity.
 
+Drift (issue 13.4, every switch off by default so existing logs stay byte-identical):
+``item_release_interval_s`` makes popularity move: each category releases an item at
+the top every interval and the others move one rank down, so items rise and fade and a
+recent-popularity rule has something real to follow; ``item_lifetime_releases`` stops
+fresh draws of items older than that; ``return_gaps_per_user`` gives each user long
+absences (weeks) after which they come back, as returning users of a real log do.
+
 Determinism: every draw is a hash of (seed, tag, user, event index); see
 :mod:`.random_columns`. Times come from per-user cumulative sums of gaps (a window
 partitioned by user), anchored so each user's last event is just before ``end_time``:
@@ -160,7 +167,10 @@ def _category_size(category: Column, cfg: SyntheticConfig) -> Column:
 
 
 def items(spark: SparkSession, cfg: SyntheticConfig) -> DataFrame:
-    """The catalogue: item_id, category, popularity_rank (1 = most popular), available."""
+    """The catalogue: item_id, category, popularity_rank (1 = most popular), available.
+
+    With catalogue drift on (``item_release_interval_s``), popularity_rank is the rank in
+    the last release interval before end_time (an item's rank moves by one per release)."""
     r = F.col("id")
     return spark.range(cfg.num_items).select(
         item_id_of(r, cfg).alias("item_id"),
@@ -197,8 +207,16 @@ def _users(spark: SparkSession, cfg: SyntheticConfig, num_partitions: int | None
             F.lit(n_cat)))),
     )
     user_id = F.concat(F.lit("u"), F.lpad(F.col("uid").cast("string"), _width(cfg.num_users, 5), "0"))
+    extra_cols = []
+    if cfg.return_gaps_per_user:
+        # Event indexes in [1, n) after which the user is away for a long time (may coincide).
+        extra_cols.append(F.transform(
+            F.sequence(F.lit(1), F.lit(cfg.return_gaps_per_user)),
+            lambda j: (F.lit(1) + F.floor(uniform(cfg.seed, "return_at", F.col("uid"), j) * (F.col("n") - 1))
+                       ).cast("int")).alias("returns"))
     return df.select("uid", user_id.alias("user_id"), "n", sw.alias("sw"), cats.alias("cats"),
-                     (F.lit(_end_spread_ms(cfg)) * u("end", "uid")).cast("long").alias("end_offset_ms"))
+                     (F.lit(_end_spread_ms(cfg)) * u("end", "uid")).cast("long").alias("end_offset_ms"),
+                     *extra_cols)
 
 
 def _event_index(cfg: SyntheticConfig, users: DataFrame) -> DataFrame:
@@ -211,6 +229,12 @@ def _event_index(cfg: SyntheticConfig, users: DataFrame) -> DataFrame:
     within = F.least(F.greatest(exponential(g, cfg.within_gap_mean_s), F.lit(cfg.within_gap_min_s)),
                      F.lit(cfg.within_gap_max_s))
     between = log_uniform(g, cfg.between_gap_min_s, cfg.between_gap_max_s)
+    if cfg.return_gaps_per_user:
+        # A returning user: a long absence before this event, which starts a new session.
+        is_return = F.array_contains("returns", F.col("idx").cast("int"))
+        between = F.when(is_return, log_uniform(u("return_gap", "uid", "idx"), cfg.return_gap_min_s,
+                                                cfg.return_gap_max_s)).otherwise(between)
+        new_session = new_session | is_return
     gap_ms = F.when(F.col("idx") == 0, F.lit(0)).otherwise(
         F.round(F.when(new_session, between).otherwise(within) * 1000.0)).cast("long")
     inj = cfg.injection
@@ -240,9 +264,13 @@ def _ordinary_events(cfg: SyntheticConfig, index: DataFrame, end_ms: int) -> Dat
     is_seq = (idx > 0) & (u("sequential", "uid", "idx") < cfg.p_sequential)
     from_interest = u("source", "uid", "idx") < cfg.p_interest
     u_item = u("item", "uid", "idx")
+    life = cfg.item_lifetime_releases
+    # With lifetimes, fresh draws reach only the `life` newest items of a category.
+    in_cat = _category_size(interest, cfg)
+    in_cat = F.least(in_cat, F.lit(life).cast("long")) if life else in_cat
     fresh = F.when(from_interest,
-                   zipf_rank(u_item, _category_size(interest, cfg), s) * n_cat + interest
-                   ).otherwise(zipf_rank(u_item, cfg.num_items, s))
+                   zipf_rank(u_item, in_cat, s) * n_cat + interest
+                   ).otherwise(zipf_rank(u_item, min(cfg.num_items, n_cat * life) if life else cfg.num_items, s))
     df = index.select("*", interest.alias("interest_category"), is_seq.alias("is_seq"),
                       F.when(is_seq, "sequential").when(from_interest, "interest").otherwise("popular").alias("source"),
                       fresh.cast("long").alias("fresh_rank"))
@@ -259,8 +287,21 @@ def _ordinary_events(cfg: SyntheticConfig, index: DataFrame, end_ms: int) -> Dat
     # A run of successors walks the anchor's category: rank = (m_a + steps) mod size * C + c_a.
     c_a = F.col("anchor_rank") % n_cat
     m_a = F.floor(F.col("anchor_rank") / n_cat)
-    rank = F.pmod(m_a + idx - F.col("anchor_idx"), _category_size(c_a, cfg)) * n_cat + c_a
     t_ms = F.lit(end_ms) - F.col("end_offset_ms") - F.col("total_ms") + F.col("cum_ms")
+    if cfg.item_release_interval_s > 0:
+        # Catalogue drift: the fresh draw is a popularity position m at the event's time; the
+        # item in that position moves one slot per release, so the item at slot s has
+        # position (s + shift) mod size: it tops the category when released and fades after.
+        # shift = 0 in the last interval before end_time, so items() ranks hold there.
+        # The shift is taken at the run's anchor (its fresh draw), so a run of successors
+        # stays a walk of +1 slot even when it crosses a release.
+        df = df.withColumn("anchor_cum_ms", F.last(F.when(~F.col("is_seq"), F.col("cum_ms")),
+                                                   ignorenulls=True).over(upto))
+        t_anchor = F.lit(end_ms) - F.col("end_offset_ms") - F.col("total_ms") + F.col("anchor_cum_ms")
+        shift = F.floor((t_anchor - F.lit(end_ms)) / F.lit(cfg.item_release_interval_s * 1000.0)) + 1
+        rank = F.pmod(m_a + idx - F.col("anchor_idx") - shift, _category_size(c_a, cfg)) * n_cat + c_a
+    else:
+        rank = F.pmod(m_a + idx - F.col("anchor_idx"), _category_size(c_a, cfg)) * n_cat + c_a
     attributes = F.when(
         u("attributes", "uid", "idx") < cfg.p_attributes,
         F.concat(F.lit('{"device":"'), _device(u("device", "uid", "idx")), F.lit('"}')))
@@ -424,7 +465,7 @@ def _end_ms(cfg: SyntheticConfig) -> int:
     end_ms = int(round(end.timestamp() * 1000))
     # Conservative bound: the longest possible user history must stay after 2000-01-01.
     longest_ms = int(cfg.max_events_per_user * max(cfg.between_gap_max_s, cfg.within_gap_max_s) * 1000
-                     + _end_spread_ms(cfg))
+                     + cfg.return_gaps_per_user * cfg.return_gap_max_s * 1000 + _end_spread_ms(cfg))
     if end_ms - longest_ms <= _MS_2000:
         raise ConfigError(
             f"with end_time={cfg.end_time}, max_events_per_user={cfg.max_events_per_user} and "

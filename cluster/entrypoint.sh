@@ -7,6 +7,9 @@
 #   driver | executor    Spark-on-Kubernetes pod roles: handed to Spark's own entrypoint
 #   anything else        run as given (e.g. bash, python)
 set -euo pipefail
+# Spark's JVM logging: the project's log4j2 file (Spark at WARN; SPARK_LOG_LEVEL=INFO turns
+# INFO back on). The image sets it already; a pod spec that clears the variable gets it back.
+export LOG4J_CONFIGURATION_FILE="${LOG4J_CONFIGURATION_FILE:-/opt/interest-tracker/conf/log4j2.properties}"
 case "${1:-}" in
   submit)
     shift

@@ -32,6 +32,8 @@ from interest_tracker.deploy.submit import job_properties, master_kind
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "cluster"
+LOG_CONFIG = REPO / "conf/log4j2.properties"
+QUIET = f"-Dlog4j2.configurationFile={LOG_CONFIG}"
 
 
 def conf_of(argv: list[str]) -> dict[str, str]:
@@ -53,7 +55,9 @@ def config_file(tmp_path):
 def test_local_command_is_exact(config_file):
     argv = build_submit_command("prepare_events", "local[2]", "2026-11-28", f"file://{config_file}",
                                 overrides=["cleaning.max_field_length=256"])
-    props = {**read_properties(CLUSTER / "common.properties"), **read_properties(CLUSTER / "prepare_events.properties")}
+    props = {**read_properties(CLUSTER / "common.properties"), **read_properties(CLUSTER / "prepare_events.properties"),
+             # Spark at WARN: the driver (the only JVM in local mode) reads the project's log4j2 file.
+             "spark.driver.extraJavaOptions": QUIET}
     expected = ["spark-submit", "--master", "local[2]", "--deploy-mode", "client",
                 "--name", "interest-tracker-prepare_events-2026-11-28"]
     for k in sorted(props):
@@ -71,7 +75,9 @@ def test_standalone_with_provisioned_python(config_file):
     assert c["spark.pyspark.python"] == "/opt/venv/bin/python"
     assert c["spark.cores.max"] == "2"
     assert c["spark.sql.execution.arrow.maxRecordsPerBatch"] == "2048"
-    assert "--archives" not in argv and "--py-files" not in argv
+    assert "--archives" not in argv and "--py-files" not in argv and "--files" not in argv
+    # Same paths on every node: driver and executors read the same log4j2 file.
+    assert c["spark.driver.extraJavaOptions"] == c["spark.executor.extraJavaOptions"] == QUIET
     assert argv[-4:] == ["--config", str(config_file), "--run-date", "2026-11-28"]
 
 
@@ -84,6 +90,10 @@ def test_yarn_client_ships_packed_env_and_code(config_file):
     assert flag(argv, "--py-files") == "hdfs:///apps/it/code.zip"
     assert c["spark.pyspark.python"] == "./environment/bin/python"
     assert c["spark.pyspark.driver.python"] == "/usr/bin/python3.11"
+    # The client-mode driver reads the local log4j2 file; YARN containers get it with --files.
+    assert flag(argv, "--files") == str(LOG_CONFIG)
+    assert c["spark.driver.extraJavaOptions"] == QUIET
+    assert c["spark.executor.extraJavaOptions"] == "-Dlog4j2.configurationFile=log4j2.properties"
     # Horovod's barrier stage: no dynamic allocation, one rank per executor.
     assert c["spark.dynamicAllocation.enabled"] == "false"
     assert c["spark.task.cpus"] == c["spark.executor.cores"]
@@ -96,8 +106,10 @@ def test_yarn_cluster_mode_ships_the_config(config_file):
                                 app_root="hdfs:///apps/it/0.1.0")
     c = conf_of(argv)
     assert flag(argv, "--deploy-mode") == "cluster"
-    assert flag(argv, "--files") == "hdfs:///conf/prepare.json"
+    assert flag(argv, "--files") == f"hdfs:///conf/prepare.json,{LOG_CONFIG}"
     assert flag(argv, "--config") == "prepare.json"
+    assert c["spark.driver.extraJavaOptions"] == c["spark.executor.extraJavaOptions"] == \
+        "-Dlog4j2.configurationFile=log4j2.properties"
     assert "hdfs:///apps/it/0.1.0/jobs/prepare_events.py" in argv
     assert c["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
     assert "spark.pyspark.driver.python" not in c
@@ -111,6 +123,9 @@ def test_kubernetes_image_cluster_mode():
     assert c["spark.pyspark.python"] == "/opt/venv/bin/python"
     assert "local:///opt/interest-tracker/jobs/score_users.py" in argv
     assert flag(argv, "--files") == "s3a://b/conf/score.json" and flag(argv, "--config") == "score.json"
+    # The image carries the log4j2 file (cluster/Dockerfile): nothing to ship.
+    image_conf = "-Dlog4j2.configurationFile=/opt/interest-tracker/conf/log4j2.properties"
+    assert c["spark.driver.extraJavaOptions"] == c["spark.executor.extraJavaOptions"] == image_conf
 
 
 def test_gpu_layer_only_for_training(config_file):
@@ -133,8 +148,30 @@ def test_later_layers_win(tmp_path):
     assert job_properties("train_model", tmp_path) == {"spark.a": "1", "spark.b": "3", "spark.c": "x=y"}
     assert job_properties("train_model", tmp_path, gpu=True)["spark.c"] == "gpu"
     argv = build_submit_command("train_model", "local[1]", "2026-11-28", str(tmp_path / "c.json"),
-                                properties_dir=tmp_path, conf={"spark.a": "override"})
+                                properties_dir=tmp_path, conf={"spark.a": "override"}, log_config=False)
     assert conf_of(argv) == {"spark.a": "override", "spark.b": "3", "spark.c": "x=y"}
+
+
+def test_spark_logging_is_quiet_by_default_and_info_comes_back_on_request(config_file, tmp_path):
+    quiet = conf_of(build_submit_command("score_users", "local[2]", "2026-11-28", str(config_file)))
+    assert quiet["spark.driver.extraJavaOptions"] == QUIET and "spark.log.level" not in quiet
+    assert "rootLogger.level = ${env:SPARK_LOG_LEVEL:-warn}" in LOG_CONFIG.read_text()
+    loud = conf_of(build_submit_command("score_users", "local[2]", "2026-11-28", str(config_file),
+                                        spark_log_level="info"))
+    assert loud["spark.log.level"] == "INFO"
+    # A user's own JVM options are kept, after ours.
+    mine = conf_of(build_submit_command("score_users", "local[2]", "2026-11-28", str(config_file),
+                                        conf={"spark.driver.extraJavaOptions": "-Dx=1"}))
+    assert mine["spark.driver.extraJavaOptions"] == f"{QUIET} -Dx=1"
+    assert "spark.driver.extraJavaOptions" not in conf_of(
+        build_submit_command("score_users", "local[2]", "2026-11-28", str(config_file), log_config=False))
+    with pytest.raises(SubmitError, match="spark_log_level"):
+        build_submit_command("score_users", "local[2]", "2026-11-28", str(config_file), spark_log_level="chatty")
+    # The submit scripts read SPARK_LOG_LEVEL from the environment.
+    res = run_cli(str(CLUSTER / "submit_score_users.sh"), "--master", "local[2]", "--run-date", "2026-11-28",
+                  "--config-url", str(config_file), "--dry-run", env_extra={"SPARK_LOG_LEVEL": "INFO"})
+    assert res.returncode == 0, res.stderr
+    assert "spark.log.level=INFO" in res.stdout
 
 
 def test_properties_files_are_valid_and_complete():

@@ -74,6 +74,13 @@ def test_image_layout_matches_the_builder():
     assert f"cluster/ {IMAGE_APP_ROOT}/cluster/" in copies and f"jobs/ {IMAGE_APP_ROOT}/jobs/" in copies
     assert any(r.startswith("--from=spark /opt/entrypoint.sh") for r in copies), "Spark's K8s entrypoint missing"
     assert ("USER", "185") in final, "run as Spark's non-root uid"
+    # Every Spark JVM of the image logs at WARN through the project's log4j2 file, at the
+    # path the builder passes for image submits.
+    from interest_tracker.deploy.submit import IMAGE_LOG_CONFIG
+
+    assert f"LOG4J_CONFIGURATION_FILE={IMAGE_LOG_CONFIG}" in env
+    assert f"conf/log4j2.properties {IMAGE_LOG_CONFIG}" in copies
+    assert f"LOG4J_CONFIGURATION_FILE:-{IMAGE_LOG_CONFIG}" in (CLUSTER / "entrypoint.sh").read_text()
     build = " ".join(rest for op, rest in ins if op in ("ENV", "RUN"))
     # horovod is built by the project's own script, with Gloo and NCCL, and checked.
     assert "HOROVOD_GPU_OPERATIONS=NCCL" in build

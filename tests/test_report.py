@@ -16,6 +16,7 @@ import pytest
 
 from interest_tracker.config import ConfigError
 from interest_tracker.contracts import load_contract
+from interest_tracker.layout import ArtifactStore
 from interest_tracker.report import summaries
 from interest_tracker.report.build import SECTION_IDS, MissingInput, build_report
 from interest_tracker.report.config import ReportConfig
@@ -48,14 +49,23 @@ DRIFT = [("u1", "m1", dt.date(2026, 11, 27), 1.0, "a", "a", False),
          ("u2", "m1", dt.date(2026, 11, 27), 0.95, "a", "b", True),
          ("u3", "m1", dt.date(2026, 11, 27), -1.0, None, None, None),
          ("u4", "m1", None, None, None, None, None)]
+# The day before: u2's top category was b (so the timeline shows b -> a).
+DAY0 = RUN - dt.timedelta(days=1)
+DRIFT_DAY0 = [("u1", "m1", None, None, "a", None, None), ("u2", "m1", None, None, "b", None, None),
+              ("u3", "m1", None, None, None, None, None)]
+CATEGORIES = [("i0", "a"), ("i1", "b"), ("i2", "c")]
 HISTORY = [{"epoch": 0, "train_loss": 5.0, "valid": {"recall@20": 0.2, "mrr@20": 0.05}, "seconds": 3.0},
            {"epoch": 1, "train_loss": 4.0, "valid": {"recall@20": 0.3, "mrr@20": 0.08}, "seconds": 2.5},
            {"epoch": 2, "train_loss": 3.5, "valid": {"recall@20": 0.35, "mrr@20": 0.1}, "seconds": 2.5}]
+BASELINES = {"popularity": {"recall@20": 0.1, "mrr@20": 0.02, "recall@10": 0.06, "ndcg@10": 0.03},
+             "transitions": {"recall@20": 0.3, "mrr@20": 0.2, "recall@10": 0.25, "ndcg@10": 0.2}}
+# The layout of evaluation/selection.py: baselines per split, blended scorers under selection.
 METRICS = {"best_epoch": 2, "early_stopping_metric": "mrr@20", "epochs_run": 3, "history": HISTORY,
            "valid": HISTORY[-1]["valid"],
            "test": {"recall@20": 0.33, "mrr@20": 0.09, "recall@10": 0.25, "ndcg@10": 0.12},
-           "baselines": {"popularity": {"recall@20": 0.1, "mrr@20": 0.02, "recall@10": 0.06, "ndcg@10": 0.03},
-                         "last_item": {"recall@20": 0.3, "mrr@20": 0.2, "recall@10": 0.25, "ndcg@10": 0.2}}}
+           "baselines": {"valid": BASELINES, "test": BASELINES},
+           "selection": {"scorers": {"test": {"model": {"recall@20": 0.33}, "blend": {
+               "recall@20": 0.36, "mrr@20": 0.21, "recall@10": 0.28, "ndcg@10": 0.22}}}}}
 STAGE1 = {"run_date": RUN.isoformat(), "reconciled": True,
           "counts": {"input_rows": 20, "clean": 14, "rejected": {"MISSING_FIELD": 2, "BAD_TIME": 1},
                      "duplicates": {"exact": 2}, "quarantined": {"BOT_RATE": 1}},
@@ -70,17 +80,21 @@ def pipeline_output(spark, tmp_path_factory):
     (root / "out/reports" / part / "report.json").write_text(json.dumps(STAGE1))
     _write(spark, session_rows([("a", 1), ("a", 3), ("b", 3), ("b", 50), ("c", 2)]), "sessions",
            root / "out/sessions" / part)
-    _write(spark, event_rows({"a": 4, "b": 8, "c": 2}), "clean_events", root / "out/events" / part)
-    art = root / "artifacts/v1"
-    art.mkdir(parents=True)
-    (root / "artifacts/_LATEST").write_text("v1\n")
-    (art / "metrics.json").write_text(json.dumps(METRICS))
-    (art / "artifact.json").write_text(json.dumps({"model_version": "v1", "vocab_version": 1}))
+    _write(spark, event_rows({"a": 4, "b": 8, "c": 2, "u2": 5}), "clean_events", root / "out/events" / part)
+    day0_events = [(*r[:9], DAY0) for r in event_rows({"u2": 3})]
+    day0_events = [(f"d0-{r[0]}", r[1], "i1", r[3], r[4], r[5] - dt.timedelta(days=1), *r[6:]) for r in day0_events]
+    _write(spark, day0_events, "clean_events", root / "out/events" / f"run_date={DAY0}")
+    ArtifactStore(str(root / "artifacts")).write("v1", {}, {"model_version": "v1", "vocab_version": 1}, METRICS)
     _write(spark, [(*r, RUN) for r in DRIFT], "user_interest_drift", root / "wh/user_interest_drift" / part)
+    _write(spark, [(*r, DAY0) for r in DRIFT_DAY0], "user_interest_drift",
+           root / "wh/user_interest_drift" / f"run_date={DAY0}")
+    spark.createDataFrame(CATEGORIES, "item_id string, category string").coalesce(1).write.parquet(
+        str(root / "categories"))
     return root
 
 
 def cfg_for(root: Path, **kw) -> ReportConfig:
+    kw.setdefault("item_categories_path", str(root / "categories"))
     return ReportConfig(events_root=str(root / "out"), artifact_root=f"file://{root}/artifacts",
                         warehouse_root=str(root / "wh"), report_dir=str(root / "report"), max_bucket=10, **kw)
 
@@ -89,6 +103,20 @@ def test_capped_value_counts(spark):
     df = spark.createDataFrame([(1,), (1,), (3,), (12,), (40,), (None,)], "n int")
     got = [tuple(r) for r in summaries.capped_value_counts(df, "n", 10).collect()]
     assert got == [(-1, 1), (1, 2), (3, 1), (10, 2)]
+
+
+def test_log2_bins_spread_a_heavy_tail(spark):
+    df = spark.createDataFrame([(v,) for v in (0, 1, 2, 3, 4, 7, 8, 1000, None)], "n int")
+    got = [tuple(r) for r in summaries.log2_binned_counts(df, "n").collect()]
+    # (bin, lower, upper, count): 1 | 2-3 | 4-7 | 8-15 | 512-1023, zero and null kept apart.
+    assert got == [(-2, None, None, 1), (-1, 0, 0, 1), (0, 1, 1, 1), (1, 2, 3, 2), (2, 4, 7, 2), (3, 8, 15, 1),
+                   (9, 512, 1023, 1)]
+
+
+def test_sample_users_are_the_ones_that_moved(spark):
+    schema = load_contract("user_interest_drift").spark_schema()
+    drift = spark.createDataFrame([(*r, RUN) for r in DRIFT], schema)
+    assert [r["user_id"] for r in summaries.sample_drift_users(drift, 3).collect()] == ["u2", "u3", "u1"]
 
 
 def test_drift_histogram_edges_and_nulls(spark):
@@ -115,15 +143,19 @@ def test_report_holds_every_section_and_the_real_numbers(spark, pipeline_output)
     # sessions with 1, 2, 3, 3 and 50 (capped at 10) events
     assert summary["session_length"]["values"] == [1, 2, 3, 10]
     assert summary["session_length"]["counts"] == [1, 1, 2, 1]
-    # users with 2, 4 and 8 events
-    assert summary["events_per_user"] == {"values": [2, 4, 8], "counts": [1, 1, 1]}
+    # users with 2, 4, 5 and 8 events, in log-spaced bins 2-3, 4-7, 8-15
+    assert summary["events_per_user"] == {"bins": [[2, 3], [4, 7], [8, 15]], "counts": [1, 2, 1]}
     assert [r["train_loss"] for r in summary["learning_curves"]] == [5.0, 4.0, 3.5]
     assert summary["metrics"]["split"] == "test"
-    assert set(summary["metrics"]["rows"]) == {"model", "popularity", "last_item"}
+    assert set(summary["metrics"]["rows"]) == {"model", "popularity", "transitions", "model+blend"}
+    assert summary["metrics"]["rows"]["transitions"]["mrr@20"] == 0.2
     assert summary["drift"]["users"] == 4 and summary["drift"]["without_previous"] == 1
+    # the timeline follows the users that moved most, with their top category per run date
+    assert summary["timeline"]["users"] == ["u2", "u3", "u1"]
+    assert summary["timeline"]["runs"]["u2"] == [[str(DAY0), "b"], [str(RUN), "a"]]
     for png in re.findall(r'<img src="([^"]+)"', text):
         assert (page.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    assert len(re.findall(r"<img ", text)) == 6
+    assert len(re.findall(r"<img ", text)) == 7
     assert not list(page.parent.parent.glob(".*staging*"))
 
 
@@ -206,7 +238,7 @@ def test_report_renders_in_headless_chromium(spark, pipeline_output, tmp_path):
     shot, seen, log = render(page, tmp_path / "ok")
     assert seen["title"].startswith("interest-tracker pipeline report")
     assert seen["sections"] == list(SECTION_IDS)
-    assert len(seen["images"]) == 6 and all(i["ok"] and i["width"] >= 400 for i in seen["images"]), seen["images"]
+    assert len(seen["images"]) == 7 and all(i["ok"] and i["width"] >= 400 for i in seen["images"]), seen["images"]
     console = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
     assert console == []
     shown = plot_pixels(shot)

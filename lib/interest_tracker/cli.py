@@ -36,7 +36,10 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--run-date", required=True, help="logical run date YYYY-MM-DD (the scheduler's ds)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set cleaning.max_field_length=256 (repeatable)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="level of the job's own (Python) log lines")
+    p.add_argument("--spark-log-level", default=None, metavar="LEVEL",
+                   help="Spark's JVM log level, e.g. INFO to see Spark's own progress (default: WARN, "
+                        "or $SPARK_LOG_LEVEL; conf/log4j2.properties reads the same variable)")
     return p
 
 
@@ -74,6 +77,9 @@ def run_job(
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:
+        from .spark import set_spark_log_level  # no pyspark import: spark.py imports it lazily
+
+        set_spark_log_level(args.spark_log_level)
         cfg = config_mod.load(config_cls, args.config, args.set)
         run_date = parse_run_date(args.run_date)
     except config_mod.ConfigError as e:

@@ -34,6 +34,36 @@ LOCAL_DEFAULTS = {
     "spark.driver.memory": "4g",
 }
 
+#: Spark's JVM log level when nothing asks for another one. conf/log4j2.properties starts
+#: the JVM at this level; setting it again once the session exists also quiets a plain
+#: ``spark-submit jobs/x.py`` that was started without that file (after its start-up lines).
+DEFAULT_SPARK_LOG_LEVEL = "WARN"
+SPARK_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+_requested_log_level: str | None = None
+
+
+def set_spark_log_level(level: str | None) -> None:
+    """Ask for Spark's JVM log level (``INFO`` to see Spark's own progress); None: the default.
+
+    Called by :func:`interest_tracker.cli.run_job` for ``--spark-log-level``; applied by
+    :func:`get_session`. Precedence: this, then ``--conf spark.log.level``, then the
+    ``SPARK_LOG_LEVEL`` environment variable (which conf/log4j2.properties also reads), then WARN.
+    """
+    global _requested_log_level
+    if level is not None and level.upper() not in SPARK_LOG_LEVELS:
+        from .config import ConfigError
+
+        raise ConfigError(f"--spark-log-level must be one of {', '.join(SPARK_LOG_LEVELS)}, got {level!r}")
+    _requested_log_level = level.upper() if level else None
+
+
+def spark_log_level(conf_value: str | None = None) -> str:
+    """The level :func:`get_session` applies (see :func:`set_spark_log_level` for the order)."""
+    for candidate in (_requested_log_level, conf_value, os.environ.get("SPARK_LOG_LEVEL")):
+        if candidate and candidate.upper() in SPARK_LOG_LEVELS:
+            return candidate.upper()
+    return DEFAULT_SPARK_LOG_LEVEL
+
 
 def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str] | None = None):
     """Return the active SparkSession or build one.
@@ -67,5 +97,6 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     spark = builder.getOrCreate()
     for k, v in REQUIRED_CONF.items():
         spark.conf.set(k, v)
+    spark.sparkContext.setLogLevel(spark_log_level(spark.sparkContext.getConf().get("spark.log.level", None)))
     log.info("spark session %s master=%s", spark.sparkContext.applicationId, spark.sparkContext.master)
     return spark

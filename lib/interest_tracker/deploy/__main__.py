@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--spark-submit", default=os.environ.get("SPARK_SUBMIT", "spark-submit"))
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="job config override (repeatable)")
+    p.add_argument("--log-config", default=None,
+                   help="log4j2 file for Spark's JVMs (default: the project's conf/log4j2.properties, Spark at "
+                        "WARN); 'spark-default' leaves Spark's own INFO logging")
+    p.add_argument("--spark-log-level", default=os.environ.get("SPARK_LOG_LEVEL") or None, metavar="LEVEL",
+                   help="Spark's JVM log level, e.g. INFO (default: $SPARK_LOG_LEVEL, else WARN)")
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     return p
 
@@ -80,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             image=args.image, executor_python=args.executor_python, driver_python=args.driver_python,
             gpu=args.gpu, overrides=args.set, conf=conf, app_root=args.app_root,
             properties_dir=args.properties_dir, spark_submit=args.spark_submit,
+            log_config=False if args.log_config == "spark-default" else args.log_config,
+            spark_log_level=args.spark_log_level,
         )
     except ConfigError as e:
         log.error("cannot submit: %s", e)

@@ -16,7 +16,13 @@ How code and Python reach the executors (one of, for any non-local master):
   zip on ``--py-files`` (see docs/deployment.md, "Current limitations");
 * ``image``: the executor image built from ``cluster/Dockerfile`` (Kubernetes);
 * ``executor_python``: an interpreter that already exists at the same path on every
-  node (a shared or pre-provisioned environment; the standalone-cluster test uses it).
+  node (a shared or pre-provisioned environment).
+
+Spark's own logging: every command carries the project's ``conf/log4j2.properties``
+(Spark at WARN, so the console shows the jobs' one line per phase) for the driver and,
+where the file can be there when the executor JVM starts, for the executors (see
+:func:`_log_config_options`). ``spark_log_level="INFO"`` (``--spark-log-level``, or
+``SPARK_LOG_LEVEL`` in the submitting shell) turns Spark's INFO back on.
 """
 from __future__ import annotations
 
@@ -45,6 +51,11 @@ IMAGE_PYTHON = "/opt/venv/bin/python"
 IMAGE_APP_ROOT = "/opt/interest-tracker"
 #: The alias a packed environment is unpacked under in each container's working dir.
 ENV_ALIAS = "environment"
+#: The Spark log configuration (log4j2) of the project, and where the executor image keeps it:
+#: the image also copies it to $SPARK_HOME/conf, on every Spark JVM's classpath.
+LOG_CONFIG_NAME = "log4j2.properties"
+IMAGE_LOG_CONFIG = f"{IMAGE_APP_ROOT}/conf/{LOG_CONFIG_NAME}"
+LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 #: Airflow's template for the logical date; accepted verbatim as a run date.
 AIRFLOW_RUN_DATE = "{{ ds }}"
 
@@ -105,6 +116,50 @@ def default_properties_dir() -> Path:
             "(--properties-dir) pointing at the project's cluster/ folder"
         )
     return cand
+
+
+def default_log_config() -> str | None:
+    """``conf/log4j2.properties`` of the source tree (or the image), or None when not found
+    (a pip-installed package without the source tree: Spark then logs with its defaults
+    until the job's session applies WARN, see interest_tracker.spark)."""
+    cand = Path(__file__).resolve().parents[3] / "conf" / LOG_CONFIG_NAME
+    return str(cand) if cand.is_file() else None
+
+
+def _log_config_options(log_config: str, kind: str, deploy_mode: str, image: str | None,
+                        executor_python: str | None) -> tuple[list[str], dict[str, str]]:
+    """``(files to ship, {"driver"|"executor": -D option})`` for ``log_config``.
+
+    log4j2 reads its file when a JVM starts, so the file must be on that machine by then:
+    * the driver in client mode runs here: the local file;
+    * the driver in cluster mode and YARN executors: ``--files`` (YARN and Kubernetes put it
+      in the container's working directory before the JVM starts), by its bare name;
+    * the executor image: the copy inside the image;
+    * standalone executors with ``executor_python`` (same paths on every node): the same path.
+    Executors of a standalone cluster with a packed env get no option: files shipped there
+    arrive after the executor JVM started (its log goes to the worker's files, not to the
+    console, either way). In local mode the executors are the driver.
+    """
+    option = "-Dlog4j2.configurationFile={}".format
+    files: list[str] = []
+    java: dict[str, str] = {}
+    shipped = PurePosixPath(urlparse(log_config).path or log_config).name
+    if deploy_mode == "client":
+        java["driver"] = option(_local_path(log_config, "log_config"))
+    elif image:
+        java["driver"] = option(IMAGE_LOG_CONFIG)
+    else:
+        files.append(log_config)
+        java["driver"] = option(shipped)
+    if image:
+        java["executor"] = option(IMAGE_LOG_CONFIG)
+    elif kind == "yarn":
+        if log_config not in files:
+            files.append(log_config)
+        java["executor"] = option(shipped)
+    elif kind == "standalone" and executor_python:
+        java["executor"] = option(_local_path(log_config, "log_config"))
+    return files, java
 
 
 def job_properties(job: str, properties_dir: Path, gpu: bool = False) -> dict[str, str]:
@@ -182,6 +237,8 @@ def build_submit_command(
     app_root: str | None = None,
     properties_dir: str | Path | None = None,
     spark_submit: str = "spark-submit",
+    log_config: str | bool | None = None,
+    spark_log_level: str | None = None,
 ) -> list[str]:
     """Return the argv that submits ``job`` for ``run_date`` to ``master``.
 
@@ -189,7 +246,9 @@ def build_submit_command(
     submitting machine (``file://`` or a path); in cluster mode it is shipped with
     ``--files`` (any URL the cluster can read) and passed to the job by file name.
     ``overrides`` become the job's ``--set key=value`` flags; ``conf`` adds or replaces
-    Spark confs after the properties files. Raises :class:`SubmitError` (a ConfigError)
+    Spark confs after the properties files. ``log_config`` is the log4j2 file (None: the
+    project's conf/log4j2.properties; False: leave Spark's logging alone); ``spark_log_level``
+    (e.g. ``"INFO"``) sets ``spark.log.level``, applied when the job's session starts. Raises :class:`SubmitError` (a ConfigError)
     for combinations that cannot work on that cluster, with the fix in the message.
     """
     if job not in JOBS:
@@ -224,6 +283,11 @@ def build_submit_command(
     for name, url in (("env_archive", env_archive), ("code_zip", code_zip)):
         if url and kind != "local" and not has_scheme(url):
             raise SubmitError(f"{name} {url!r} must be a URL the cluster can read (hdfs://, s3a://, file://)")
+
+    if spark_log_level is not None and spark_log_level.upper() not in LOG_LEVELS:
+        raise SubmitError(f"spark_log_level must be one of {', '.join(LOG_LEVELS)}, got {spark_log_level!r}")
+    if log_config is True:
+        raise SubmitError("log_config must be a path/URL, None (the project's file) or False (Spark's defaults)")
 
     props_dir = Path(properties_dir) if properties_dir else default_properties_dir()
     confs = job_properties(job, props_dir, gpu=gpu)
@@ -271,13 +335,26 @@ def build_submit_command(
     if code_zip:
         argv += ["--py-files", code_zip]
 
+    files: list[str] = []
+    log_java: dict[str, str] = {}
+    log_file = default_log_config() if log_config is None else (log_config or None)
+    if log_file:
+        log_files, log_java = _log_config_options(log_file, kind, deploy_mode, image, executor_python)
+        files += log_files
     if deploy_mode == "cluster":
-        argv += ["--files", config_url]
+        files.insert(0, config_url)
         config_arg = PurePosixPath(urlparse(config_url).path or config_url).name
     else:
         config_arg = _local_path(config_url, "config")
+    if files:
+        argv += ["--files", ",".join(files)]
 
     merged = {**confs, **python_confs, **dict(conf or {})}
+    for role, opt in log_java.items():
+        key = f"spark.{role}.extraJavaOptions"
+        merged[key] = f"{opt} {merged[key]}" if merged.get(key) else opt
+    if spark_log_level is not None:
+        merged["spark.log.level"] = spark_log_level.upper()
     for key in sorted(merged):
         argv += ["--conf", f"{key}={merged[key]}"]
     argv += [entry, "--config", config_arg, "--run-date", date_text]

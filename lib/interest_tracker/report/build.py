@@ -20,13 +20,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from .. import io
+from ..layout import ArtifactStore, Stage1Layout
+from ..layout.artifact import ARTIFACT_FILE, METRICS_FILE
+from ..layout.warehouse import Warehouse
 from . import plots, summaries
 from .config import ReportConfig
 from .html import Section, Table, render
 
 log = logging.getLogger(__name__)
 
-SECTION_IDS = ("run", "counts", "sessions", "events-per-user", "learning-curves", "metrics", "drift")
+SECTION_IDS = ("run", "counts", "sessions", "events-per-user", "learning-curves", "metrics", "drift", "timeline")
 COMPARED_METRICS = ("recall@20", "mrr@20", "recall@10", "ndcg@10")
 
 
@@ -47,7 +50,11 @@ class _Inputs:
         self.stage1 = io.to_url(cfg.events_root)
         self.artifacts = io.to_url(cfg.artifact_root)
         self.warehouse = io.to_url(cfg.warehouse_root)
+        self.stage1_layout = Stage1Layout(cfg.events_root, run_date)
+        self.store = ArtifactStore(cfg.artifact_root)
+        self.wh = Warehouse(cfg.warehouse_root)
         self._artifact_dir: str | None = None
+        self._version: str | None = None
 
     def _require(self, url: str, job: str) -> str:
         if not io.exists(self.spark, url):
@@ -55,12 +62,17 @@ class _Inputs:
         return url
 
     def stage1_report(self) -> dict:
-        url = self._require(io.join(self.stage1, "reports", self.part, "report.json"), "jobs/prepare_events.py")
-        return io.read_json(self.spark, url)
+        self._require(self.stage1_layout.report, "jobs/prepare_events.py")
+        return self.stage1_layout.read_report(self.spark)
+
+    def _partition(self, root: str, name: str) -> str:
+        if root == self.warehouse:
+            return self.wh.partition_url(name, self.run_date)
+        return self.stage1_layout.partition_url(name)
 
     def table(self, root: str, name: str, contract: str, job: str):
         table_url = io.join(root, name)
-        self._require(io.join(table_url, self.part), job)
+        self._require(self._partition(root, name), job)
         return io.read_table(self.spark, table_url, contract).where(F.col("run_date") == F.lit(self.run_date))
 
     def sessions(self):
@@ -72,22 +84,44 @@ class _Inputs:
     def drift(self):
         return self.table(self.warehouse, "user_interest_drift", "user_interest_drift", "jobs/score_users.py")
 
+    def history(self, root: str, name: str, contract: str, job: str):
+        """Every partition of a table up to and including this run date."""
+        self._require(self._partition(root, name), job)
+        return io.read_table(self.spark, io.join(root, name), contract).where(F.col("run_date") <= F.lit(self.run_date))
+
+    def categories(self):
+        """item_id, category (text) from ``item_categories_path``, or None when not configured."""
+        if not self.cfg.item_categories_path:
+            return None
+        url = io.to_url(self.cfg.item_categories_path)
+        if not io.exists(self.spark, url):
+            raise MissingInput(f"item_categories_path {url} not found (set it to the catalogue used for scoring)")
+        return (self.spark.read.parquet(url).select("item_id", F.col("category").cast("string").alias("category"))
+                .dropDuplicates(["item_id"]))
+
     def artifact_dir(self) -> str:
         if self._artifact_dir is None:
-            version = self.cfg.model_version
+            # The artifact is read through the layout's pyarrow filesystem layer (local, HDFS, S3).
+            version = self.cfg.model_version or self.store.latest()
             if not version:
-                latest = self._require(io.join(self.artifacts, "_LATEST"), "jobs/train_model.py")
-                version = io.read_text(self.spark, latest).strip()
-            self._artifact_dir = self._require(io.join(self.artifacts, version), "jobs/train_model.py")
+                raise MissingInput(f"{self.store.latest_url} not found; it is written by jobs/train_model.py "
+                                   f"for run date {self.run_date}")
+            if not self.store.exists(version):
+                raise MissingInput(f"{self.store.version_url(version)} not found; it is written by "
+                                   f"jobs/train_model.py for run date {self.run_date}")
+            self._version, self._artifact_dir = version, self.store.version_url(version)
         return self._artifact_dir
 
     def metrics(self) -> dict:
-        url = self._require(io.join(self.artifact_dir(), "metrics.json"), "jobs/train_model.py")
-        return io.read_json(self.spark, url)
+        self.artifact_dir()
+        if not self.store.exists(self._version, METRICS_FILE):
+            raise MissingInput(f"{self.store.file_url(self._version, METRICS_FILE)} not found; it is written by "
+                               f"jobs/train_model.py for run date {self.run_date}")
+        return self.store.metrics(self._version)
 
     def artifact_manifest(self) -> dict:
-        url = io.join(self.artifact_dir(), "artifact.json")
-        return io.read_json(self.spark, url) if io.exists(self.spark, url) else {}
+        self.artifact_dir()
+        return self.store.manifest(self._version) if self.store.exists(self._version, ARTIFACT_FILE) else {}
 
 
 def _counts_section(inp: _Inputs, out: Path, summary: dict) -> Section:
@@ -104,9 +138,11 @@ def _counts_section(inp: _Inputs, out: Path, summary: dict) -> Section:
     sec.notes.append("Every input row is clean, rejected, a duplicate or quarantined; the counts "
                      f"{'reconcile' if rep.get('reconciled', True) else 'DO NOT reconcile'} "
                      f"(stage-1 report for {rep.get('run_date')}).")
+    # Log scale: a reject reason with 10 rows must stay visible next to a million clean rows.
     plots.bars([r[0] for r in rows[1:]], [r[1] for r in rows[1:]], out / "counts.png",
-               title="where the input rows went", xlabel="", ylabel="rows", horizontal=True)
-    sec.images.append(("counts.png", "input rows by outcome"))
+               title="where the input rows went (log scale)", xlabel="", ylabel="rows (log scale)",
+               horizontal=True, log_scale=True, annotate=True)
+    sec.images.append(("counts.png", "input rows by outcome, log scale"))
     stats = rep.get("stats") or {}
     if stats:
         sec.tables.append(Table(["statistic", "value"], sorted(stats.items())))
@@ -142,20 +178,32 @@ def _sessions_section(inp: _Inputs, out: Path, summary: dict) -> Section:
     return sec
 
 
+def _bin_label(lower: int, upper: int) -> str:
+    return str(lower) if lower == upper else f"{lower}-{upper}"
+
+
 def _users_section(inp: _Inputs, out: Path, summary: dict) -> Section:
-    cap = inp.cfg.max_bucket
     per_user = summaries.events_per_user(inp.events())
-    vc = summaries.capped_value_counts(per_user, "events", cap).collect()
-    values, counts = [r["value"] for r in vc], [r["count"] for r in vc]
-    summary["events_per_user"] = {"values": values, "counts": counts}
+    bins = summaries.log2_binned_counts(per_user, "events").collect()
+    summary["events_per_user"] = {"bins": [(r["lower"], r["upper"]) for r in bins],
+                                  "counts": [r["count"] for r in bins]}
     sec = Section("events-per-user", "Events per user")
-    if not values:
+    if not bins:
         sec.missing = f"the clean events partition for {inp.run_date} is empty"
         return sec
-    plots.bars(*_dense(values, counts, cap), out / "events_per_user.png", title="clean events per user",
-               xlabel="events", ylabel="users")
-    sec.images.append(("events_per_user.png", "histogram of events per user"))
-    sec.notes.append(f"{sum(counts):,} users; values of {cap} and more are in the last bar.")
+    # Log-spaced bins (1, 2-3, 4-7, ...): a few heavy users no longer squash everyone else
+    # into one capped bar. Empty bins between the first and last stay on the axis.
+    by_bin = {r["bin"]: r["count"] for r in bins}
+    keys = range(min(by_bin), max(by_bin) + 1)
+    labels = [_bin_label(1 << k, (1 << (k + 1)) - 1) if k >= 0 else "0" for k in keys]
+    plots.bars(labels, [by_bin.get(k, 0) for k in keys], out / "events_per_user.png",
+               title="clean events per user (log-spaced bins)", xlabel="events in the run date's partition",
+               ylabel="users", annotate=True)
+    sec.images.append(("events_per_user.png", "histogram of events per user in log-spaced bins"))
+    sec.tables.append(Table(["events", "users", "share of users"],
+                            [(_bin_label(r["lower"], r["upper"]), r["count"],
+                              f"{100.0 * r['count'] / sum(by_bin.values()):.1f}%") for r in bins]))
+    sec.notes.append(f"{sum(by_bin.values()):,} users with clean events on {inp.run_date}.")
     return sec
 
 
@@ -185,22 +233,31 @@ def _metrics_section(inp: _Inputs, out: Path, summary: dict) -> Section:
     rows: dict[str, dict] = {}
     if metrics.get(split):
         rows["model"] = metrics[split]
+    # metrics.json: "baselines": {split: {name: {metric: value}}} (evaluation/selection.py),
+    # or {name: {...}} from older artifacts; "selection": {"scorers": {split: {"blend": ...}}}
+    # adds the model's blended scorers. Any of them may be absent.
     baselines = metrics.get("baselines") or {}
     if isinstance(baselines, dict) and isinstance(baselines.get(split), dict):
-        baselines = baselines[split]  # {"test": {name: {...}}} layout
-    for name, vals in sorted(baselines.items()):
-        if isinstance(vals, dict):
+        baselines = baselines[split]
+    for name, vals in sorted(baselines.items()) if isinstance(baselines, dict) else ():
+        if isinstance(vals, dict) and any(isinstance(vals.get(m), (int, float)) for m in COMPARED_METRICS):
             rows[name] = vals
+    scorers = ((metrics.get("selection") or {}).get("scorers") or {}).get(split) or {}
+    for name, vals in sorted(scorers.items()) if isinstance(scorers, dict) else ():
+        if name != "model" and isinstance(vals, dict):
+            rows[f"model+{name}"] = vals
     summary["metrics"] = {"split": split, "rows": rows}
     sec = Section("metrics", f"Metrics against the baselines ({split} split)")
     if not rows:
         sec.missing = f"{inp.artifact_dir()}/metrics.json has no '{split}' metrics"
         return sec
     if len(rows) == 1:
-        sec.notes.append("metrics.json records no 'baselines': only the model is shown.")
+        sec.notes.append("metrics.json records no 'baselines' (an artifact from before they were added): "
+                         "only the model is shown.")
     sec.tables.append(Table(["model", *COMPARED_METRICS], [(n, *[r.get(m) for m in COMPARED_METRICS])
                                                           for n, r in rows.items()]))
-    plots.metric_comparison(rows, COMPARED_METRICS, out / "metrics.png")
+    plots.metric_comparison({n: {m: r.get(m) for m in COMPARED_METRICS} for n, r in rows.items()}, COMPARED_METRICS,
+                            out / "metrics.png")
     sec.images.append(("metrics.png", "model and baselines per metric"))
     return sec
 
@@ -223,9 +280,56 @@ def _drift_section(inp: _Inputs, out: Path, summary: dict) -> Section:
     by_bin = {r["bin"]: r["users"] for r in hist}
     labels = [f"{-1.0 + b * width:.1f}" for b in range(inp.cfg.drift_bins)]
     plots.bars(labels, [by_bin.get(b, 0) for b in range(inp.cfg.drift_bins)], out / "drift.png",
-               title="cosine similarity to the previous run's interest vector", xlabel="lower edge of the bin",
-               ylabel="users")
+               title="cosine similarity to the previous run's interest vector (1 = unchanged)",
+               xlabel="lower edge of the bin", ylabel="users", annotate=True)
     sec.images.append(("drift.png", "histogram of interest drift (cosine similarity)"))
+    if s["top_category_compared"]:
+        sec.notes.append(f"{s['top_category_changed']:,} of {s['top_category_compared']:,} users have a different "
+                         "top recommended category than in the previous run.")
+    return sec
+
+
+def _timeline_section(inp: _Inputs, out: Path, summary: dict) -> Section:
+    """A few users who moved the most: their events' categories over time and the model's
+    top recommended category after each run. This is the product's point in one picture."""
+    sec = Section("timeline", "Interest timeline of sample users")
+    drift = inp.drift()
+    picked = summaries.sample_drift_users(drift, inp.cfg.timeline_users).collect()
+    users = [r["user_id"] for r in picked]
+    summary["timeline"] = {"users": users}
+    if not users:
+        sec.missing = f"the drift partition for {inp.run_date} is empty"
+        return sec
+    categories = inp.categories()
+    history = inp.history(inp.warehouse, "user_interest_drift", "user_interest_drift", "jobs/score_users.py")
+    runs = (history.where(F.col("user_id").isin(users))
+            .select("user_id", "run_date", "top_category", "cosine_similarity").orderBy("user_id", "run_date").collect())
+    run_dates = sorted({r["run_date"] for r in runs})
+    if categories is None:
+        sec.missing = ("no item categories: set item_categories_path (item_id, category) in the report config "
+                       "to plot interests by category")
+        sec.tables.append(Table(["user", "run date", "cosine similarity"],
+                                [(r["user_id"], r["run_date"].isoformat(), r["cosine_similarity"]) for r in runs]))
+        return sec
+    events = inp.history(inp.stage1, "events", "clean_events", "jobs/prepare_events.py")
+    pts = (summaries.user_category_events(events.where(F.col("user_id").isin(users)), categories)
+           .orderBy("user_id", "event_time").collect())
+    panels = []
+    for r in picked:
+        u = r["user_id"]
+        mine = [x for x in runs if x["user_id"] == u]
+        moves = " -> ".join(x["top_category"] or "?" for x in mine)
+        cos = r["cosine_similarity"]
+        panels.append({"user_id": u, "events": [(p["event_time"], p["category"]) for p in pts if p["user_id"] == u],
+                       "runs": [(x["run_date"], x["top_category"], x["cosine_similarity"]) for x in mine],
+                       "title": f"{u}: top category {moves}" + (f", cosine {cos:.2f} to the previous run"
+                                                               if cos is not None else "")})
+    summary["timeline"]["runs"] = {p["user_id"]: [(d.isoformat(), c) for d, c, _ in p["runs"]] for p in panels}
+    plots.interest_timeline(panels, out / "timeline.png", run_dates)
+    sec.images.append(("timeline.png", "per-user interest timeline: event categories and top recommended category"))
+    sec.notes.append(f"The {len(users)} users whose interest moved most on {inp.run_date} (top recommended category "
+                     "changed first, then lowest cosine similarity). Dots: the category of each clean event; "
+                     "squares: the top category of the user's recommendations after each run.")
     return sec
 
 
@@ -260,6 +364,7 @@ def build_report(spark: SparkSession, cfg: ReportConfig, run_date: dt.date) -> P
         ("learning-curves", "Learning curves", _learning_section),
         ("metrics", "Metrics against the baselines", _metrics_section),
         ("drift", "Interest drift", _drift_section),
+        ("timeline", "Interest timeline of sample users", _timeline_section),
     ]
     sections = [_run_section(inp, summary)]
     for sid, title, fn in builders:

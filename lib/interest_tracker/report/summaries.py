@@ -59,3 +59,38 @@ def duration_quantiles(sessions: DataFrame, probs: tuple[float, ...] = (0.1, 0.5
     q = F.percentile_approx("duration_s", list(probs), 10000)
     row = sessions.agg(F.count(F.lit(1)).alias("sessions"), q.alias("q"))
     return row.select("sessions", *[F.col("q")[i].alias(f"p{round(p * 100)}") for i, p in enumerate(probs)])
+
+
+def log2_binned_counts(df: DataFrame, column: str) -> DataFrame:
+    """``(bin, lower, upper, count)`` of a non-negative integer column in power-of-two bins.
+
+    Bin ``b >= 0`` holds values ``2**b .. 2**(b+1) - 1`` (1, 2-3, 4-7, 8-15, ...), so a heavy
+    tail spreads over a few bars instead of piling into one capped bar; 0 is bin -1 and
+    nulls are bin -2, so they stay visible. Exact integer arithmetic, no floating-point log.
+    """
+    v = F.col(column).cast("long")
+    # bit length - 1 = floor(log2(v)) for v >= 1: the position of the highest set bit.
+    b = F.length(F.bin(v)) - 1
+    binned = F.when(v.isNull(), F.lit(-2)).when(v <= 0, F.lit(-1)).otherwise(b)
+    return (df.groupBy(binned.cast("int").alias("bin")).agg(F.count(F.lit(1)).alias("count"))
+            .withColumn("lower", F.expr("CASE WHEN bin >= 0 THEN shiftleft(1L, bin) WHEN bin = -1 THEN 0L END"))
+            .withColumn("upper", F.expr("CASE WHEN bin >= 0 THEN shiftleft(1L, bin + 1) - 1 WHEN bin = -1 THEN 0L END"))
+            .select("bin", "lower", "upper", "count").orderBy("bin"))
+
+
+def sample_drift_users(drift: DataFrame, n: int) -> DataFrame:
+    """``n`` users of one drift partition that moved the most: top category changed first,
+    then the lowest cosine similarity; users without a previous vector last. Ties by user_id,
+    so the choice is deterministic."""
+    return (drift.select("user_id", "cosine_similarity", "top_category_changed")
+            .orderBy(F.coalesce(F.col("top_category_changed"), F.lit(False)).desc(),
+                     F.col("cosine_similarity").asc_nulls_last(),
+                     F.col("user_id"))
+            .limit(n))
+
+
+def user_category_events(events: DataFrame, categories: DataFrame) -> DataFrame:
+    """``(user_id, event_time, run_date, category)`` of clean events; category null when unknown."""
+    return (events.select("user_id", "item_id", "event_time", "run_date")
+            .join(categories.select("item_id", "category"), "item_id", "left")
+            .select("user_id", "event_time", "run_date", "category"))

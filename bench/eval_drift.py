@@ -85,21 +85,12 @@ def raw_log(args, work: Path) -> tuple[str, str]:
 def run_cutoff(args, work: Path, raw: str, raw_format: str, cutoff: dt.date) -> dict:
     day = (cutoff - dt.timedelta(days=1)).isoformat()
     c = work / f"cutoff={cutoff.isoformat()}"
-    if c.exists() and not args.keep:
+    if c.exists() and not (args.keep or args.eval_only):
         shutil.rmtree(c)
     logs = c / "logs"
     stage1, artifacts, warehouse = c / "stage1", c / "artifacts", c / "warehouse"
     conf = f"conf/{{}}_{args.source}_drift.json"
-    secs = {}
-    secs["prepare"] = _run("prepare", ["jobs/prepare_events.py", "--config", conf.format("prepare"), "--run-date", day,
-                                       "--set", f"input.path={raw}", "--set", f"input.format={raw_format}",
-                                       "--set", f"output_root={stage1}", *_sets(args.set_prepare)], logs)
-    secs["train"] = _run("train", ["jobs/train_model.py", "--config", conf.format("train"), "--run-date", day,
-                                   "--set", f"dataset={Stage1Layout(str(stage1), dt.date.fromisoformat(day)).sequences}",
-                                   "--set", f"artifact_root={artifacts}", *_sets(args.set_train)], logs)
-    secs["score"] = _run("score", ["jobs/score_users.py", "--config", conf.format("score"), "--run-date", day,
-                                   "--set", f"events_root={stage1}", "--set", f"artifact_root={artifacts}",
-                                   "--set", f"warehouse_root={warehouse}", *_sets(args.set_score)], logs)
+    secs = {} if args.eval_only else run_jobs(args, day, raw, raw_format, stage1, artifacts, warehouse, logs, conf)
     out = c / "eval.json"
     argv = ["--run-date", day, "--events", raw, "--events-format", raw_format,
             "--recommendations", f"tables={warehouse}/user_recommendations",
@@ -118,6 +109,21 @@ def run_cutoff(args, work: Path, raw: str, raw_format: str, cutoff: dt.date) -> 
     return res
 
 
+def run_jobs(args, day, raw, raw_format, stage1, artifacts, warehouse, logs, conf) -> dict:
+    """prepare -> train -> score for run date ``day``, each through its job; seconds per step."""
+    secs = {}
+    secs["prepare"] = _run("prepare", ["jobs/prepare_events.py", "--config", conf.format("prepare"), "--run-date", day,
+                                       "--set", f"input.path={raw}", "--set", f"input.format={raw_format}",
+                                       "--set", f"output_root={stage1}", *_sets(args.set_prepare)], logs)
+    secs["train"] = _run("train", ["jobs/train_model.py", "--config", conf.format("train"), "--run-date", day,
+                                   "--set", f"dataset={Stage1Layout(str(stage1), dt.date.fromisoformat(day)).sequences}",
+                                   "--set", f"artifact_root={artifacts}", *_sets(args.set_train)], logs)
+    secs["score"] = _run("score", ["jobs/score_users.py", "--config", conf.format("score"), "--run-date", day,
+                                   "--set", f"events_root={stage1}", "--set", f"artifact_root={artifacts}",
+                                   "--set", f"warehouse_root={warehouse}", *_sets(args.set_score)], logs)
+    return secs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", choices=("movielens", "synthetic"), required=True)
@@ -132,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--set-train", action="append", default=[])
     p.add_argument("--set-score", action="append", default=[])
     p.add_argument("--keep", action="store_true", help="do not clear a cutoff's previous outputs")
+    p.add_argument("--eval-only", action="store_true", help="only rerun the evaluation on existing tables")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.end_date = args.end_date or ("2018-09-30" if args.source == "movielens" else "2026-11-28")

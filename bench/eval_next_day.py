@@ -342,8 +342,10 @@ def main(argv=None) -> int:
         future = future[future.ts < cutoff + pd.Timedelta(days=args.horizon_days)]
     tables = {}
     for spec in args.recommendations:
-        label, _, path = spec.rpartition("=") if "=" in spec else ("tables", "", spec)
-        tables[label or "tables"] = read_recommendations(path, args.run_date)
+        label, sep, path = spec.partition("=")
+        if not sep or "/" in label or not label:  # a plain path (paths may hold '=', e.g. run_date=...)
+            label, path = "tables", spec
+        tables[label] = read_recommendations(path, args.run_date)
     res = evaluate(history, future, tables, cutoff, args.k, args.next_n,
                    [float(x) for x in args.recent_days.split(",")], args.cooc_window)
     print(format_table(res))

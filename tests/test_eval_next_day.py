@@ -124,5 +124,14 @@ def test_main_prints_and_writes_json(tmp_path, capsys):
     # a's next item is y, b's z; popularity (unconsumed) has nothing left for either but y/z
     assert res["rows"]["popularity_unconsumed"]["hr@20"] == pytest.approx(0.0)
     assert "cooccurrence" in capsys.readouterr().out
+    # a labelled table whose path holds '=' (as partition paths do)
+    part = tmp_path / "cut=1" / "user_recommendations" / "run_date=2025-11-28"
+    part.mkdir(parents=True)
+    pq.write_table(pa.table({"user_id": ["a", "b"], "rank": pa.array([1, 1], pa.int32()), "item_id": ["y", "q"]}),
+                   part / "p.parquet")
+    ev.main(["--run-date", "2025-11-28", "--events", str(tmp_path / "raw.csv"), "--json", str(out),
+             "--recommendations", f"model={tmp_path / 'cut=1' / 'user_recommendations'}"])
+    res = json.loads(out.read_text())
+    assert res["rows"]["model"]["hr@20"] == pytest.approx(0.5) and res["rows"]["model"]["covered"] == 2
     with pytest.raises(ValueError, match="no user has events both before and after"):
         ev.main(["--run-date", "2026-11-28", "--events", str(tmp_path / "raw.csv")])

@@ -90,11 +90,14 @@ def run_cutoff(args, work: Path, raw: str, raw_format: str, cutoff: dt.date) -> 
     logs = c / "logs"
     stage1, artifacts, warehouse = c / "stage1", c / "artifacts", c / "warehouse"
     conf = f"conf/{{}}_{args.source}_drift.json"
-    secs = {} if args.eval_only else run_jobs(args, day, raw, raw_format, stage1, artifacts, warehouse, logs, conf)
+    scorers = [x for x in args.scorers.split(",") if x] if args.scorers else [None]
+    houses = {x or "tables": c / (f"warehouse_{x}" if x else "warehouse") for x in scorers}
+    secs = {} if args.eval_only else run_jobs(args, day, raw, raw_format, stage1, artifacts, houses, logs, conf)
     out = c / "eval.json"
     argv = ["--run-date", day, "--events", raw, "--events-format", raw_format,
-            "--recommendations", f"tables={warehouse}/user_recommendations",
             "--recent-days", args.recent_days, "--json", str(out)]
+    for label, house in houses.items():
+        argv += ["--recommendations", f"{label}={house}/user_recommendations"]
     if args.horizon_days:
         argv += ["--horizon-days", str(args.horizon_days)]
     start = time.perf_counter()
@@ -109,8 +112,9 @@ def run_cutoff(args, work: Path, raw: str, raw_format: str, cutoff: dt.date) -> 
     return res
 
 
-def run_jobs(args, day, raw, raw_format, stage1, artifacts, warehouse, logs, conf) -> dict:
-    """prepare -> train -> score for run date ``day``, each through its job; seconds per step."""
+def run_jobs(args, day, raw, raw_format, stage1, artifacts, houses, logs, conf) -> dict:
+    """prepare -> train -> score for run date ``day``, each through its job; seconds per step.
+    The scoring job runs once per scorer (``houses``: label -> warehouse root)."""
     secs = {}
     secs["prepare"] = _run("prepare", ["jobs/prepare_events.py", "--config", conf.format("prepare"), "--run-date", day,
                                        "--set", f"input.path={raw}", "--set", f"input.format={raw_format}",
@@ -118,9 +122,12 @@ def run_jobs(args, day, raw, raw_format, stage1, artifacts, warehouse, logs, con
     secs["train"] = _run("train", ["jobs/train_model.py", "--config", conf.format("train"), "--run-date", day,
                                    "--set", f"dataset={Stage1Layout(str(stage1), dt.date.fromisoformat(day)).sequences}",
                                    "--set", f"artifact_root={artifacts}", *_sets(args.set_train)], logs)
-    secs["score"] = _run("score", ["jobs/score_users.py", "--config", conf.format("score"), "--run-date", day,
-                                   "--set", f"events_root={stage1}", "--set", f"artifact_root={artifacts}",
-                                   "--set", f"warehouse_root={warehouse}", *_sets(args.set_score)], logs)
+    for label, house in houses.items():
+        scorer = [] if label == "tables" else ["--set", f"scorer={label}"]
+        secs[f"score_{label}"] = _run(
+            f"score_{label}", ["jobs/score_users.py", "--config", conf.format("score"), "--run-date", day,
+                               "--set", f"events_root={stage1}", "--set", f"artifact_root={artifacts}",
+                               "--set", f"warehouse_root={house}", *scorer, *_sets(args.set_score)], logs)
     return secs
 
 
@@ -138,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--set-train", action="append", default=[])
     p.add_argument("--set-score", action="append", default=[])
     p.add_argument("--keep", action="store_true", help="do not clear a cutoff's previous outputs")
+    p.add_argument("--scorers", default="", help="comma-separated scoring 'scorer' values to publish and compare "
+                   "(one scoring run each, same model); default: the scoring config's")
     p.add_argument("--eval-only", action="store_true", help="only rerun the evaluation on existing tables")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -152,13 +161,17 @@ def main(argv=None) -> int:
     k = results[0]["k"]
     print(f"# summary: {args.source}, scoring settings {args.set_score or 'from the config'}, "
           f"training settings {args.set_train or 'from the config'}")
-    print(f"{'cutoff':<12} {'users':>6} {f'tables HR@{k}':>14} {'best rule':<26} {f'rule HR@{k}':>11} {'ratio':>7} "
+    print(f"{'cutoff':<12} {'users':>6} {'table':>5} {f'HR@{k}':>8} {'best rule':<26} {f'rule HR@{k}':>11} {'ratio':>7} "
           f"{f'tables R@{k}':>12} {f'rule R@{k}':>10}")
     for r in results:
-        t, b = r["rows"]["tables"], r["rows"][r["best_rule"]]
-        ratio = t[f"hr@{k}"] / b[f"hr@{k}"] if b[f"hr@{k}"] else float("inf")
-        print(f"{r['cutoff'][:10]:<12} {r['returning_users']:>6} {t[f'hr@{k}']:>14.4f} {r['best_rule']:<26} "
-              f"{b[f'hr@{k}']:>11.4f} {ratio:>7.3f} {t[f'recall@{k}']:>12.4f} {b[f'recall@{k}']:>10.4f}")
+        b = r["rows"][r["best_rule"]]
+        for label, t in r["rows"].items():
+            if t["kind"] != "table":
+                continue
+            ratio = t[f"hr@{k}"] / b[f"hr@{k}"] if b[f"hr@{k}"] else float("inf")
+            print(f"{r['cutoff'][:10]:<12} {r['returning_users']:>6} {label[:8]:>5} {t[f'hr@{k}']:>8.4f} "
+                  f"{r['best_rule']:<26} {b[f'hr@{k}']:>11.4f} {ratio:>7.3f} {t[f'recall@{k}']:>12.4f} "
+                  f"{b[f'recall@{k}']:>10.4f}")
     (work / "summary.json").write_text(json.dumps(results, indent=2))
     return 0
 

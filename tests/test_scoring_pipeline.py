@@ -10,6 +10,7 @@ import pytest
 
 from interest_tracker.config import ConfigError, from_dict
 from interest_tracker.contracts import load_contract, schema_matches
+from interest_tracker.layout import ArtifactStore
 from interest_tracker.scoring import state as st
 from interest_tracker.scoring import tables as tb
 from interest_tracker.scoring.config import ScoringConfig
@@ -222,7 +223,7 @@ def test_model_change_makes_incremental_recompute_everyone(spark, world):
                              **world["extra"])
         result = score_run(spark, cfg, dt.date(2026, 11, 3))
     finally:
-        (tmp / "artifacts" / "_LATEST").write_text("v1\n")
+        ArtifactStore(str(tmp / "artifacts")).set_latest("v1")
     assert (result.mode, result.users, result.users_encoded) == ("full", 40, 40)
     drift = _rows(spark, world["wb"], tb.DRIFT, dt.date(2026, 11, 3))
     assert all(r.cosine_similarity is None for r in drift)  # vectors of different models are not compared

@@ -5,7 +5,6 @@ Not a test module itself (no tests); the scoring test files import it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 from pathlib import Path
 
@@ -18,13 +17,21 @@ def item_id(i: int) -> str:
     return f"i{i:02d}"
 
 
-def build_artifact(root: Path, version: str = "v1", seed: int = 0, embedding_dim: int = 8) -> Path:
-    """A model artifact laid out as in docs/architecture.md ("Model artifact")."""
+def build_artifact(root, version: str = "v1", seed: int = 0, embedding_dim: int = 8) -> str:
+    """A model artifact written through the layout (docs/architecture.md, "Model artifact").
+
+    ``root`` is a local path or any URL the layout resolves (the S3 tests pass ``s3://``).
+    """
+    import io
+
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
 
-    from interest_tracker.model import InterestModel, ModelConfig, save_model
+    from interest_tracker.layout import ArtifactStore
+    from interest_tracker.layout.artifact import CONFIG_FILE, VOCABULARY_FILE, WEIGHTS_FILE
+    from interest_tracker.model import InterestModel, ModelConfig
+    from interest_tracker.model.weights import model_to_bytes
 
     torch.manual_seed(seed)
     num_items = NUM_CATALOG + 2
@@ -32,17 +39,16 @@ def build_artifact(root: Path, version: str = "v1", seed: int = 0, embedding_dim
                                       embedding_dim=embedding_dim, event_type_dim=4))
     with torch.no_grad():  # a non-zero bias so the test covers it
         model.output_bias.copy_(torch.randn(num_items) * 0.3)
-    d = root / version
-    save_model(model, d)
-    (d / "artifact.json").write_text(json.dumps({
-        "model_version": version, "vocab_version": 1, "window_length": WINDOW_LENGTH,
-        "event_types": list(EVENT_TYPES)}))
+    config_json, weights = model_to_bytes(model)
+    vocab = io.BytesIO()
     pq.write_table(pa.table({
         "item_id": pa.array([item_id(i) for i in range(NUM_CATALOG)], pa.string()),
         "item_index": pa.array(list(range(2, NUM_CATALOG + 2)), pa.int32()),
-    }), d / "vocabulary.parquet")
-    (root / "_LATEST").write_text(version + "\n")
-    return d
+    }), vocab)
+    manifest = {"model_version": version, "vocab_version": 1, "window_length": WINDOW_LENGTH,
+                "event_types": list(EVENT_TYPES)}
+    files = {WEIGHTS_FILE: weights, CONFIG_FILE: config_json.encode(), VOCABULARY_FILE: vocab.getvalue()}
+    return ArtifactStore(str(root)).write(version, files, manifest, metrics={})
 
 
 def make_events(users: range, run_date: dt.date, seed: int, per_user=(1, 9), category_of_user=None,
@@ -79,10 +85,12 @@ def write_events(spark, events_root: Path, run_date: dt.date, rows: list[dict]) 
     from pyspark.sql import types as T
 
     from interest_tracker.contracts import load_contract
+    from interest_tracker.layout import Stage1Layout
 
     schema = T.StructType([f for f in load_contract("clean_events").spark_schema().fields if f.name != "run_date"])
     df = spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in rows], schema)
-    df.coalesce(1).write.mode("overwrite").parquet(str(events_root / "events" / f"run_date={run_date}"))
+    url = Stage1Layout(str(events_root)).partition_url("events", run_date)
+    df.coalesce(1).write.mode("overwrite").parquet(url)
 
 
 def write_items(spark, path: Path, rows: list[tuple], schema_ddl: str) -> str:

@@ -24,6 +24,7 @@ from .. import io
 
 from . import state as st
 from . import tables as tb
+from ..layout.warehouse import Warehouse
 from .artifact import VOCAB_SCHEMA, Artifact, load_artifact
 from .config import ScoringConfig
 from .predict import OUTPUT_SCHEMA, ScoringPayload, make_score_fn
@@ -108,6 +109,8 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     if cfg.executor.arrow_batch_size is not None:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.executor.arrow_batch_size))
     art = load_artifact(spark, cfg.artifact_root, cfg.model_version)
+    warehouse = Warehouse(cfg.warehouse_root)
+    warehouse.recover(spark)  # a run killed while publishing is rolled back before anything reads the tables
     L = art.window_length
     unavailable = unavailable_items(spark, cfg.item_availability_path)
     fingerprint = settings_fingerprint(cfg, art.model_version, unavailable)
@@ -156,9 +159,8 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     carried = None
     if unchanged is not None:
         same_settings = unchanged.where(F.col("settings_fingerprint") != fingerprint).limit(1).count() == 0
-        recs_url = tb.table_url(cfg.warehouse_root, tb.RECOMMENDATIONS)
-        if same_settings and io.exists(spark, io.join(recs_url, f"run_date={state_date.isoformat()}")):
-            prev_recs = st.read_partition(spark, recs_url, tb.RECOMMENDATIONS, state_date)
+        if same_settings and warehouse.has_partition(spark, tb.RECOMMENDATIONS, state_date):
+            prev_recs = warehouse.read_partition(spark, tb.RECOMMENDATIONS, state_date)
             carried = _carried_recommendations(unchanged, prev_recs)
         else:
             log.info("recommendation settings changed since %s: rescoring every user from stored vectors", state_date)
@@ -176,12 +178,10 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
 
     interest = tb.interest_table(scored, art.model_version, run_date)
     recs = tb.recommendations_table(scored, art.model_version, run_date)
-    interest_url = tb.table_url(cfg.warehouse_root, tb.INTEREST)
-    drift_url = tb.table_url(cfg.warehouse_root, tb.DRIFT)
-    prev_date = st.previous_partition(spark, interest_url, run_date)
-    prev_interest = st.read_partition(spark, interest_url, tb.INTEREST, prev_date) if prev_date else None
-    prev_drift = (st.read_partition(spark, drift_url, tb.DRIFT, prev_date)
-                  if prev_date and io.exists(spark, io.join(drift_url, f"run_date={prev_date.isoformat()}")) else None)
+    prev_date = warehouse.previous_run_date(spark, tb.INTEREST, run_date)
+    prev_interest = warehouse.read_partition(spark, tb.INTEREST, prev_date) if prev_date else None
+    prev_drift = (warehouse.read_partition(spark, tb.DRIFT, prev_date)
+                  if prev_date and warehouse.has_partition(spark, tb.DRIFT, prev_date) else None)
     drift = tb.drift_table(interest, recs, run_date, categories, prev_interest, prev_drift, prev_date)
 
     new_state = tb.state_table(scored, windows, art.model_version, fingerprint, run_date)
@@ -190,7 +190,8 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
         new_state = new_state.unionByName(tb.conform(kept, tb.STATE))
     frames = {tb.INTEREST: interest, tb.RECOMMENDATIONS: recs, tb.DRIFT: drift, tb.STATE: new_state}
     try:
-        published = tb.publish_tables(spark, cfg.warehouse_root, run_date, frames)
+        published = tb.publish_tables(spark, cfg.warehouse_root, run_date, frames, model_version=art.model_version,
+                                      extra={"mode": mode})
     finally:
         scored.unpersist()
         windows.unpersist()

@@ -20,8 +20,10 @@ import logging
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from .. import io
 from ..contracts import load_contract
+from ..layout import Stage1Layout
+from ..layout import hadoop
+from ..layout.warehouse import Warehouse
 from ..prepare.ordering import ORDER, with_event_us
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,8 @@ STATE_TABLE = "user_scoring_state"
 
 def read_events(spark: SparkSession, events_root: str, after: dt.date | None, upto: dt.date) -> DataFrame:
     """Clean events from stage-1 partitions ``after < run_date <= upto`` (explicit schema)."""
-    url = io.join(io.to_url(events_root), "events")
-    if not io.exists(spark, url):
+    url = Stage1Layout(events_root).table("events")
+    if not hadoop.exists(spark, url):
         raise FileNotFoundError(f"no clean events at {url}; run stage 1 (jobs/prepare_events.py) first "
                                 "or fix events_root in the scoring config")
     df = spark.read.schema(load_contract("clean_events").spark_schema()).parquet(url)
@@ -103,35 +105,31 @@ def read_previous_state(spark: SparkSession, warehouse_root: str, run_date: dt.d
     Strictly before: a rerun of the same date starts from the same state, so reruns are
     idempotent.
     """
-    url = io.join(io.to_url(warehouse_root), STATE_TABLE)
-    prev = previous_partition(spark, url, run_date)
+    wh = Warehouse(warehouse_root)
+    wh.recover(spark)
+    prev = wh.previous_run_date(spark, STATE_TABLE, run_date)
     if prev is None:
         return None, None
-    df = read_partition(spark, url, STATE_TABLE, prev)
-    return df, prev
+    return wh.read_partition(spark, STATE_TABLE, prev), prev
+
+
+def _split(table_url: str) -> tuple[Warehouse, str]:
+    root, _, name = table_url.rstrip("/").rpartition("/")
+    return Warehouse(root), name
 
 
 def read_partition(spark: SparkSession, table_url: str, contract_name: str, run_date: dt.date) -> DataFrame:
-    """One partition of a table with its contract schema; run_date is added back as a column."""
-    from pyspark.sql import types as T
-
-    contract = load_contract(contract_name)
-    schema = T.StructType([f for f in contract.spark_schema().fields if f.name not in contract.partition_by])
-    df = spark.read.schema(schema).parquet(io.join(table_url, f"run_date={run_date.isoformat()}"))
-    return df.withColumn("run_date", F.lit(run_date))
+    """One partition of a warehouse table with its contract schema; run_date is added back as a column."""
+    wh, name = _split(table_url)
+    if name != contract_name:
+        raise ValueError(f"{table_url}: warehouse table directories are named after their contract ({contract_name})")
+    return wh.read_partition(spark, name, run_date)
 
 
 def previous_partition(spark: SparkSession, table_url: str, run_date: dt.date) -> dt.date | None:
-    """The newest ``run_date=`` partition of a table strictly before ``run_date``."""
-    dates = []
-    for name in io.list_dirs(spark, table_url):
-        if name.startswith("run_date="):
-            try:
-                dates.append(dt.date.fromisoformat(name.split("=", 1)[1]))
-            except ValueError:
-                log.warning("ignoring unexpected directory %s/%s", table_url, name)
-    earlier = [d for d in dates if d < run_date]
-    return max(earlier) if earlier else None
+    """The newest ``run_date=`` partition of a warehouse table strictly before ``run_date``."""
+    wh, name = _split(table_url)
+    return wh.previous_run_date(spark, name, run_date)
 
 
 def state_events(state: DataFrame) -> DataFrame:

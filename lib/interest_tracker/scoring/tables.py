@@ -1,10 +1,11 @@
-"""Assemble the output tables from scored users, and publish them atomically.
+"""Assemble the output tables from scored users, and publish them as one run.
 
 All four partitions (``user_interest``, ``user_recommendations``,
 ``user_interest_drift``, ``user_scoring_state``) are first written to staging
-directories; only when every write succeeded are they renamed into place
-(``io.publish``). A failure while Spark writes therefore leaves every previous
-partition untouched and readable.
+directories; only when every write succeeded does ``layout.Warehouse.publish_run`` move
+them in together and write the run manifest (``_manifests/run_date=D.json``) last: the
+run's one commit point. A failure while Spark writes leaves every previous partition
+untouched; a failure while moving rolls back to the previous run (layout/commit.py).
 """
 from __future__ import annotations
 
@@ -15,16 +16,13 @@ import re
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from .. import io
 from ..contracts import load_contract
+from ..layout.hadoop import staging_url
+from ..layout.warehouse import DRIFT, INTEREST, RECOMMENDATIONS, STATE, TABLES, Warehouse, run_name
 
 log = logging.getLogger(__name__)
 
-INTEREST = "user_interest"
-RECOMMENDATIONS = "user_recommendations"
-DRIFT = "user_interest_drift"
-STATE = "user_scoring_state"
-TABLES = (INTEREST, RECOMMENDATIONS, DRIFT, STATE)
+__all__ = ["INTEREST", "RECOMMENDATIONS", "DRIFT", "STATE", "TABLES", "publish_tables", "register_tables"]
 
 
 def conform(df: DataFrame, name: str) -> DataFrame:
@@ -106,34 +104,32 @@ def state_table(scored: DataFrame, windows: DataFrame, model_version: str, finge
 
 
 def table_url(warehouse_root: str, name: str) -> str:
-    return io.join(io.to_url(warehouse_root), name)
+    return Warehouse(warehouse_root).table_url(name)
 
 
-def publish_tables(spark: SparkSession, warehouse_root: str, run_date: dt.date,
-                   frames: dict[str, DataFrame]) -> dict[str, str]:
-    """Write every frame to staging, then publish them all as ``run_date=D`` partitions."""
-    partition = f"run_date={run_date.isoformat()}"
+def publish_tables(spark: SparkSession, warehouse_root: str, run_date: dt.date, frames: dict[str, DataFrame], *,
+                   model_version: str = "", extra: dict | None = None) -> dict[str, str]:
+    """Write every frame to staging, then publish them all as one run (manifest written last).
+
+    ``extra`` goes into the run manifest (e.g. the scorer the job chose). Returns
+    ``{table: partition URL}``.
+    """
+    wh = Warehouse(warehouse_root)
+    wh.recover(spark)
+    partition = run_name(run_date)
     staged: dict[str, str] = {}
     try:
         for name, df in frames.items():
             contract = load_contract(name)
             cols = [c for c in contract.columns if c not in contract.partition_by]
-            staging = io.staging_url(table_url(warehouse_root, name), partition)
+            staging = staging_url(wh.table_url(name), partition)
             staged[name] = staging
             write_staging(df.select(*cols), staging)
     except BaseException:
-        for staging in staged.values():
-            try:
-                io.delete(spark, staging)
-            except Exception:  # noqa: BLE001 - keep the original error; a leftover _staging dir is harmless
-                log.warning("could not remove %s", staging)
+        wh.discard(spark, staged)
         raise
-    published = {}
-    for name, staging in staged.items():
-        final = io.join(table_url(warehouse_root, name), partition)
-        io.publish(spark, staging, final)
-        published[name] = final
-    return published
+    manifest = wh.publish_run(spark, run_date, staged, model_version=model_version, extra=extra)
+    return {name: t["partition"] for name, t in manifest["tables"].items()}
 
 
 def write_staging(df: DataFrame, url: str) -> None:
@@ -150,8 +146,12 @@ def register_tables(spark: SparkSession, database: str, warehouse_root: str, run
     """Register each table in the Spark catalog (external parquet table) and add the run's partition.
 
     The files are the source of truth; the catalog entry only points at them, so
-    re-registering is idempotent and another engine can read the same directories.
+    re-registering is idempotent and another engine can read the same directories. Only
+    a committed run (its manifest exists) is registered: the catalog trusts the manifest.
     """
+    if Warehouse(warehouse_root).read_manifest(spark, run_date) is None:
+        raise RuntimeError(f"run {run_date} has no manifest under {warehouse_root}/_manifests: it was never "
+                           "committed; rerun jobs/score_users.py for that date before registering it")
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
     for name in names:
         url = table_url(warehouse_root, name)
@@ -174,9 +174,7 @@ def register_tables(spark: SparkSession, database: str, warehouse_root: str, run
 
 def sample_recommendations(spark: SparkSession, warehouse_root: str, run_date: dt.date, users: int) -> list[tuple]:
     """(user_id, [item ids best first]) for the first ``users`` users of a run, for demos and smoke checks."""
-    from . import state as st
-
-    recs = st.read_partition(spark, table_url(warehouse_root, RECOMMENDATIONS), RECOMMENDATIONS, run_date)
+    recs = Warehouse(warehouse_root).read_partition(spark, RECOMMENDATIONS, run_date)
     first = recs.select("user_id").distinct().orderBy("user_id").limit(users)
     rows = (recs.join(first, "user_id").groupBy("user_id")
             .agg(F.sort_array(F.collect_list(F.struct("rank", "item_id"))).alias("r"))

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
 from interest_tracker.config import from_dict  # noqa: E402
+from interest_tracker.layout import SequencesDataset  # noqa: E402
 from interest_tracker.logs import setup_logging  # noqa: E402
 
 MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "event_type_dim": 4}
@@ -34,7 +35,7 @@ MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "event_type_di
 def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, pool: str) -> float:
     from interest_tracker.training.loaders import make_loader
 
-    loader = make_loader(kind, str(Path(dataset) / "train"), 0, 1, batch_size, seed=1, pool=pool, workers=2)
+    loader = make_loader(kind, SequencesDataset(dataset).split("train"), 0, 1, batch_size, seed=1, pool=pool, workers=2)
     it = loader.epoch(0, batches + 5)
     for _ in range(5):  # warm-up: reader start, first row groups
         next(it)

@@ -23,12 +23,14 @@ SHORTHANDS = {"--format": "format", "--input": "input", "--out": "output",
 
 def main(cfg: ImportConfig, run_date: dt.date) -> None:
     from interest_tracker.contracts import load_contract
-    from interest_tracker.importers import make_movielens_sample, read_movielens, read_session_rec
+    from interest_tracker.importers import read_movielens, read_session_rec
     from interest_tracker.importers.config import MOVIELENS_FMT
     from interest_tracker.spark import get_session
 
     spark = get_session("import-logs")
     if cfg.make_movielens_sample:
+        from interest_tracker.synthetic.movielens_sample import make_movielens_sample
+
         n = make_movielens_sample(spark, cfg.output, cfg.make_movielens_sample)
         log.info("wrote %d synthetic MovieLens ratings to %s/u.data", n, cfg.output.rstrip("/"))
         return

@@ -34,6 +34,7 @@ import pytest
 
 from interest_tracker.deploy import build_submit_command, shell_join
 from interest_tracker.deploy.standalone import StandaloneCluster, spark_home
+from interest_tracker.layout import ArtifactStore, Stage1Layout
 
 # Each test includes spark-submit JVM start-ups on a 2-core machine: allow more than pytest.ini's 900 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -287,8 +288,8 @@ def test_prepare_survives_a_killed_worker(submit, cluster, raw_logs, workspace, 
     a = json.loads((clean / f"reports/run_date={RUN}/report.json").read_text())
     b = json.loads((killed_out / f"reports/run_date={RUN}/report.json").read_text())
     assert a["counts"] == b["counts"]
-    info_a = json.loads((clean / f"sequences/run_date={RUN}/dataset_info.json").read_text())
-    info_b = json.loads((killed_out / f"sequences/run_date={RUN}/dataset_info.json").read_text())
+    info_a = Stage1Layout(str(clean), RUN).dataset().info()
+    info_b = Stage1Layout(str(killed_out), RUN).dataset().info()
     assert {k: info_a[k] for k in ("rows", "targets", "num_items")} == {k: info_b[k] for k in ("rows", "targets", "num_items")}
     for split in ("train", "valid", "test"):
         cols = "window_id", "user_id", "length", "input_items", "target_items", "target_mask"
@@ -328,7 +329,7 @@ def test_train_runs_two_horovod_ranks_on_two_workers(train_run, cluster, workspa
     log.info("horovod: one Spark task per rank, per worker: %s; rank output found in executor logs: %s",
              per_worker, ranks)
     assert per_worker == {"worker0": 1, "worker1": 1}, per_worker
-    latest = (workspace / "artifacts/_LATEST").read_text().strip()
+    latest = ArtifactStore(str(workspace / "artifacts")).latest()
     art = workspace / "artifacts" / latest
     for f in ("weights.pt", "model_config.json", "artifact.json", "metrics.json"):
         assert (art / f).is_file(), f

@@ -8,7 +8,8 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from interest_tracker.contracts import load_contract, schema_matches
-from interest_tracker.importers import make_movielens_sample, read_movielens, read_session_rec
+from interest_tracker.importers import read_movielens, read_session_rec
+from interest_tracker.synthetic.movielens_sample import make_movielens_sample
 
 REPO = Path(__file__).resolve().parents[1]
 

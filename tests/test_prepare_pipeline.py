@@ -5,6 +5,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from interest_tracker import io
+from interest_tracker.layout import Stage1Layout
 from interest_tracker.prepare.config import InputConfig, PrepareConfig, SequenceConfig
 from interest_tracker.prepare.pipeline import run_prepare
 from interest_tracker.synthetic.config import REJECT_REASON_OF_KIND, InjectionConfig, SyntheticConfig
@@ -82,12 +83,13 @@ def test_rerun_same_date_is_idempotent(spark, jsonl_run, tmp_path):
         return snap
 
     before = snapshot()
-    info_before = io.read_json(spark, io.join(out, "sequences", f"run_date={RUN_DATE}", "dataset_info.json"))
+    layout = Stage1Layout(out, RUN_DATE)
+    info_before = layout.read_dataset_info(spark)
     report = run_prepare(spark, jsonl_run["cfg"], RUN_DATE)
     after = snapshot()
     assert after == before
     assert report["counts"] == jsonl_run["report"]["counts"]
-    info_after = io.read_json(spark, io.join(out, "sequences", f"run_date={RUN_DATE}", "dataset_info.json"))
+    info_after = layout.read_dataset_info(spark)
     assert info_after["fingerprint"] == info_before["fingerprint"]
     assert info_after["vocab_version"] == 1
 
@@ -153,7 +155,7 @@ def test_vocabulary_is_stable_across_runs_with_new_items(spark, tmp_path):
     # rerunning day 2 does not create a new version
     rep2 = run_prepare(spark, _prepare_cfg(str(tmp_path / "raw2"), "jsonl", out), RUN_DATE)
     assert rep2["sequences"]["vocab_version"] == 2
-    assert io.read_text(spark, io.join(io.to_url(out), "vocabulary", "_LATEST")).strip() == "2"
+    assert Stage1Layout(out).latest_vocabulary_version(spark) == 2
 
 
 def test_failed_publish_keeps_previous_partition(spark, tmp_path):

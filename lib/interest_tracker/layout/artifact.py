@@ -85,9 +85,16 @@ class ArtifactStore:
                     fs.delete(old)
             finally:
                 fs.delete(staging)
-        fs.write_text(self.latest_url, version + "\n")
+        self.set_latest(version)
         log.info("artifact %s written", final)
         return final
+
+    def set_latest(self, version: str) -> None:
+        """Point ``_LATEST`` at an existing complete version (also how an operator rolls a model back)."""
+        if not fs.is_file(self.file_url(version, ARTIFACT_FILE)):
+            raise ArtifactNotFound(f"{self.version_url(version)} has no {ARTIFACT_FILE}: not a complete artifact, "
+                                   "so _LATEST cannot point at it")
+        fs.write_text(self.latest_url, version + "\n")
 
     # ---- read
     def latest(self) -> str | None:

@@ -153,6 +153,14 @@ class SequencesDataset:
     def output_root(self) -> str:
         return self.url.rsplit("/", 2)[0]
 
+    def has_info(self) -> bool:
+        """True once stage 1 has written this dataset's ``dataset_info.json`` (the dataset is complete)."""
+        return fs.is_file(fs.join(self.url, DATASET_INFO))
+
+    def write_info(self, info: dict) -> None:
+        """For writers outside Spark (tests' and benchmarks' window builders)."""
+        fs.write_json(fs.join(self.url, DATASET_INFO), info)
+
     def info(self) -> dict:
         url = fs.join(self.url, DATASET_INFO)
         if not fs.exists(url):

@@ -34,7 +34,8 @@ if [ ! -f "$mark/base-$stamp" ]; then
   # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
   "${pip[@]}" install -c "$cons" "torch==2.13.0"
   "${pip[@]}" install -c "$cons" -r "$here/requirements/petastorm-deps.txt" \
-      pyspark pyarrow numpy pandas cffi cloudpickle pyyaml pytest pytest-timeout matplotlib duckdb
+      pyspark pyarrow numpy pandas cffi cloudpickle pyyaml pytest pytest-timeout matplotlib duckdb \
+      "moto[server]"  # S3-compatible server for tests/test_s3_handoff.py
   # petastorm pins setuptools<70, which torch cannot live with: install it bare.
   "${pip[@]}" install -c "$cons" --no-deps "petastorm==0.13.1"
   "${pip[@]}" install -c "$cons" --no-deps -e "$here"

@@ -130,3 +130,41 @@ def with_event_id(valid: DataFrame) -> DataFrame:
         F.sha2(F.concat_ws("\u0001", "user_id", "item_id", "event_type",
                            F.expr("CAST(unix_micros(event_time) AS STRING)")), 256),
     )
+
+
+# --------------------------------------------------------------------------- evidence
+# The rejected and quarantine tables keep the offending record, but a record can hold
+# anything: bytes that are not UTF-8, NULs, a 10 MB field. Written as is, a string
+# column with invalid UTF-8 makes the whole Parquet file unreadable for DuckDB (and
+# for any reader that validates), so the evidence is kept in a form every reader takes.
+EVIDENCE_MAX_CHARS = 65_536
+
+
+def safe_text(c: Column) -> Column:
+    """Valid UTF-8 rendering of a string: invalid byte sequences become U+FFFD, NUL the text ``\\u0000``.
+
+    Spark strings are byte arrays that need not be valid UTF-8; ``encode`` goes through
+    a Java string, which replaces what does not decode.
+    """
+    return F.regexp_replace(F.decode(F.encode(c, "UTF-8"), "UTF-8"), "\u0000", "\\\\u0000")
+
+
+def evidence_columns(record: Column, max_chars: int = EVIDENCE_MAX_CHARS) -> list[Column]:
+    """``raw_record`` (safe text, at most ``max_chars``), ``raw_record_bytes``, ``raw_record_length``, ``raw_record_sha256``.
+
+    ``raw_record`` is the record itself whenever ``raw_record_bytes`` is null (the record
+    was valid UTF-8 without NULs) and ``raw_record_sha256`` is null (not truncated).
+    Otherwise ``raw_record_bytes`` keeps the original bytes (first ``max_chars``), and
+    ``raw_record_length`` (bytes) and ``raw_record_sha256`` (of all the original bytes)
+    identify what was cut.
+    """
+    text = safe_text(record)
+    raw = record.cast("binary")
+    altered = text != record
+    truncated = (F.length(text) > max_chars) | (F.octet_length(record) > max_chars)
+    return [
+        F.substring(text, 1, max_chars).alias("raw_record"),
+        F.when(altered, F.substring(raw, 1, max_chars)).alias("raw_record_bytes"),
+        F.octet_length(record).cast("long").alias("raw_record_length"),
+        F.when(truncated, F.sha2(raw, 256)).alias("raw_record_sha256"),
+    ]

@@ -4,6 +4,11 @@ One persisted frame carries every valid row tagged with its fate (duplicate, qua
 low support, clean), so the raw input is parsed once and the events are shuffled by user
 once for dedupe, bot detection and sessions; the counts of the run report come from
 that frame and reconcile exactly with the input.
+
+Every output of a run (the four table partitions, the vocabulary version and its
+``_LATEST``, ``sequences/run_date=D``, the report) is written to staging first and made
+visible together by ``layout.commit.commit_run``: the run manifest
+``{output_root}/_manifests/run_date=D.json``, written last, is the run's commit point.
 """
 from __future__ import annotations
 
@@ -13,110 +18,142 @@ import json
 import logging
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from .. import io
 from ..config import to_dict
+from ..layout import Stage1Layout, commit, hadoop
 from . import bots, clean, dedupe, features, report, sequences, sessionize, support, vocabulary
 from .config import PrepareConfig
 
 log = logging.getLogger(__name__)
 
 
-class Layout:
-    """URLs of stage-1 outputs under ``output_root`` (docs/architecture.md)."""
-
-    def __init__(self, output_root: str, run_date: dt.date):
-        self.root = io.to_url(output_root)
-        self.run_date = run_date
-        self.partition = f"run_date={run_date.isoformat()}"
-
-    def table(self, name: str) -> str:
-        return io.join(self.root, name)
-
-    @property
-    def vocabulary(self) -> str:
-        return io.join(self.root, "vocabulary")
-
-    @property
-    def sequences(self) -> str:
-        return io.join(self.root, "sequences", self.partition)
-
-    @property
-    def report(self) -> str:
-        return io.join(self.root, "reports", self.partition, "report.json")
+Layout = Stage1Layout  # stage-1 paths live in the layout package
 
 
-def _counts(df: DataFrame, col: str) -> dict:
-    return {r[0]: int(r[1]) for r in df.groupBy(col).count().collect() if r[0] is not None}
-
-
-def latest_vocabulary(spark: SparkSession, layout: Layout) -> tuple[DataFrame | None, int]:
+def latest_vocabulary(spark: SparkSession, layout: Stage1Layout) -> tuple[DataFrame | None, int]:
     """(latest vocabulary, its version) or (None, 0) on the first run."""
-    pointer = io.join(layout.vocabulary, "_LATEST")
-    if not io.exists(spark, pointer):
+    version = layout.latest_vocabulary_version(spark)
+    if version == 0:
         return None, 0
-    version = int(io.read_text(spark, pointer).strip())
-    df = io.read_table(spark, io.join(layout.vocabulary, f"version={version}"), "vocabulary")
-    return df, version
+    return layout.read_vocabulary(spark, version), version
+
+
+class _Run:
+    """What this run staged: ``(staging, final)`` moves, committed together at the end."""
+
+    def __init__(self, spark: SparkSession, layout: Stage1Layout):
+        self.spark, self.layout = spark, layout
+        self.moves: list[tuple[str, str]] = []
+
+    def table(self, df: DataFrame, name: str, contract: str) -> str:
+        staging = hadoop.write_staged(df, self.layout.table(name), self.layout.partition, contract)
+        self.moves.append((staging, self.layout.partition_url(name)))
+        return staging
+
+    def directory(self, final: str) -> str:
+        parent, _, name = final.rstrip("/").rpartition("/")
+        staging = hadoop.staging_url(parent, name)
+        self.moves.append((staging, final))
+        return staging
+
+    def discard(self) -> None:
+        for staging, _ in self.moves:
+            hadoop.delete(self.spark, staging)
+            hadoop.remove_empty_parent(self.spark, staging)
 
 
 def run_prepare(spark: SparkSession, cfg: PrepareConfig, run_date: dt.date) -> dict:
     """Run stage 1 for ``run_date``; return the run report (also written as JSON)."""
-    layout = Layout(cfg.output_root, run_date)
+    layout = Stage1Layout(cfg.output_root, run_date)
+    commit.recover(spark, layout.root)  # roll back a run killed while publishing
+    run = _Run(spark, layout)
+    try:
+        rep = _run_prepare(spark, cfg, layout, run)
+        manifest = {"kind": "stage1-run", "run_date": run_date.isoformat(), "counts": rep["counts"],
+                    "outputs": rep["outputs"], "sequences": rep.get("sequences")}
+        commit.commit_run(spark, layout.root, layout.partition, run.moves, manifest)
+    except BaseException:
+        run.discard()
+        raise
+    log.info("run report: %s", json.dumps(rep["counts"]))
+    return rep
+
+
+def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, run: _Run) -> dict:
+    run_date = layout.run_date
     started = dt.datetime.now(dt.timezone.utc)
     cc = cfg.cleaning
+    clock = report.PhaseClock()
 
     raw = io.read_raw(spark, io.to_url(cfg.input.path), cfg.input.format)
-    validated = clean.validate(raw, cc, run_date).persist(StorageLevel.MEMORY_AND_DISK)
-    validation_counts = _counts(validated.fillna({"reject_reason": "_VALID"}), "reject_reason")
-    input_rows = sum(validation_counts.values())
-    n_valid = validation_counts.pop("_VALID", 0)
-    log.info("read %d rows (%d valid)", input_rows, n_valid)
+    validated = clean.validate(raw, cc, run_date)
+    if cfg.input.format != "parquet":
+        # Text is parsed once and kept; Parquet is cheaper to read twice than to cache.
+        validated = validated.persist(StorageLevel.MEMORY_AND_DISK)
+    cached_input = validated
+    # Input rows are counted by the first pass over the input itself (no extra action).
+    seen = Observation("input")
+    validated = validated.observe(seen, F.count(F.lit(1)).alias("rows"))
 
     valid = validated.where(F.col("reject_reason").isNull()).select(
         "user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
         "attributes", "raw_record",
     )
-    tagged = (valid.transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc))
-              .persist(StorageLevel.MEMORY_AND_DISK))
-    duplicate_counts = _counts(tagged, "duplicate_kind")
+    # The one shuffle and sort of the stage: dedupe, bot rates, then (below) sessions and
+    # features reuse this partitioning and order (prepare/ordering.py).
+    tagged = valid.transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc))
+    if not (cc.min_item_support or cc.min_user_events):
+        # Only quarantined rows need their record from here on (low-support rows too, when
+        # those filters are on): the cache does not keep the others' raw_record.
+        tagged = tagged.withColumn("raw_record", F.when(F.col("quarantine_reason").isNotNull(), F.col("raw_record")))
+    tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
+    fates = report.fate_counts(tagged)  # one action: every valid row's fate
+    clock.lap("read, validate, dedupe, bot rates")
     kept = tagged.where(F.col("duplicate_kind").isNull())
     quarantined = kept.where(F.col("quarantine_reason").isNotNull())
-    quarantine_counts = _counts(quarantined, "quarantine_reason")
-
     supported = (kept.where(F.col("quarantine_reason").isNull())
                  .transform(lambda d: clean.with_event_weights(d, cc))
                  .transform(clean.with_event_id)
                  .transform(lambda d: support.tag_low_support(d, cc)))
-    low_support = supported.where(F.col("support_reason").isNotNull())
     events = (sessionize.sessionize(supported.where(F.col("support_reason").isNull()), cfg.sessions)
               .persist(StorageLevel.MEMORY_AND_DISK))
-    support_counts = _counts(low_support, "support_reason") if (cc.min_item_support or cc.min_user_events) else {}
 
-    # ---- writes (each partition atomically)
-    rejected = validated.where(F.col("reject_reason").isNotNull()).select("raw_record", "reject_reason", "reject_detail")
-    if support_counts:
-        rejected = rejected.unionByName(low_support.select(
-            "raw_record", F.col("support_reason").alias("reject_reason"),
+    # ---- writes (staged; committed together at the end). Evidence columns are safe for any bytes.
+    rejected = validated.where(F.col("reject_reason").isNotNull()).select(
+        *clean.evidence_columns(F.col("raw_record")), "reject_reason",
+        clean.safe_text(F.col("reject_detail")).alias("reject_detail"))
+    if cc.min_item_support or cc.min_user_events:
+        rejected = rejected.unionByName(supported.where(F.col("support_reason").isNotNull()).select(
+            *clean.evidence_columns(F.col("raw_record")), F.col("support_reason").alias("reject_reason"),
             F.lit("below the minimum-support threshold").alias("reject_detail")))
-    io.write_partition(rejected, layout.table("rejected"), layout.partition, "rejected_events")
-    io.write_partition(quarantined, layout.table("quarantine"), layout.partition, "quarantined_events")
-    events_url = io.write_partition(events, layout.table("events"), layout.partition, "clean_events")
-    sessions_url = io.write_partition(sessionize.sessions_table(events), layout.table("sessions"), layout.partition,
-                                      "sessions")
+    rejected_url = run.table(rejected, "rejected", "rejected_events")
+    clock.lap("rejected table")
+    run.table(quarantined.select(
+        *[clean.safe_text(F.col(c)).alias(c) for c in ("user_id", "item_id", "event_type")], "event_time",
+        "quarantine_reason", *clean.evidence_columns(F.col("raw_record"))), "quarantine", "quarantined_events")
+    clock.lap("quarantine table")
+    events_url = run.table(events, "events", "clean_events")
+    tagged.unpersist()
+    clock.lap("sessions + events table")
+    sessions_url = run.table(sessionize.sessions_table(events), "sessions", "sessions")
+    clock.lap("sessions table")
 
-    # The clean count is read back from what was written, so the reconciliation below
-    # checks the output itself, not a number computed beside it.
+    # Clean and rejected counts are read back from what was written, so the reconciliation
+    # below checks the outputs themselves against the rows read, not numbers computed beside them.
     written_events = spark.read.parquet(events_url)
     n_clean = written_events.count()
+    rejected_counts = {r[0]: int(r[1]) for r in spark.read.parquet(rejected_url).groupBy("reject_reason").count().collect()}
+    input_rows = int(seen.get["rows"])
+    log.info("read %d rows (%d valid)", input_rows, fates["valid"])
     counts = {
         "input_rows": input_rows,
         "clean": n_clean,
-        "rejected": {**validation_counts, **support_counts},
-        "duplicates": duplicate_counts,
-        "quarantined": quarantine_counts,
+        "rejected": rejected_counts,
+        "duplicates": fates["duplicates"],
+        "quarantined": fates["quarantined"],
     }
     rep = {
         "stage": "prepare",
@@ -133,17 +170,18 @@ def run_prepare(spark: SparkSession, cfg: PrepareConfig, run_date: dt.date) -> d
                     "sessions": written_sessions.count(),
                     "items_approx": int(stats[2]),
                     "first_event": str(stats[0]), "last_event": str(stats[1])}
+    clock.lap("read-back counts + stats")
     log.info("cleaned and sessionized in %.1f s", (dt.datetime.now(dt.timezone.utc) - started).total_seconds())
 
     if cfg.write_sequences and n_clean > 0:
-        rep["sequences"] = write_sequences(spark, cfg, layout, events)
+        rep["sequences"] = write_sequences(spark, cfg, layout, events, run, clock)
     rep["outputs"] = {name: layout.table(name) for name in ("events", "rejected", "quarantine", "sessions")}
     rep["outputs"].update(vocabulary=layout.vocabulary, sequences=layout.sequences, report=layout.report)
     rep["elapsed_s"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
-    io.write_json(spark, layout.report, rep)
-    for df in (events, tagged, validated):
+    rep["phases_s"] = clock.phases
+    layout.write_report(spark, rep, run.directory(layout.report_dir))
+    for df in (events, cached_input):
         df.unpersist()
-    log.info("run report: %s", json.dumps(rep["counts"]))
     return rep
 
 
@@ -151,28 +189,30 @@ def history_events(spark: SparkSession, layout: Layout, run_events: DataFrame, h
     """This run's events, plus earlier run dates' when ``history == 'all'``."""
     if history == "run":
         return run_events
-    earlier = [p for p in io.list_dirs(spark, layout.table("events"))
-               if p.startswith("run_date=") and p < layout.partition]
-    if not earlier:
+    if not layout.earlier_event_partitions(spark):
         return run_events
-    past = (io.read_table(spark, layout.table("events"), "clean_events")
+    past = (layout.read_table(spark, "events")
             .where(F.col("run_date") < F.lit(layout.run_date.isoformat()).cast("date")).drop("run_date"))
     return past.unionByName(run_events.select(*past.columns))
 
 
-def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Layout, run_events: DataFrame) -> dict:
-    """Vocabulary (append-only) + per-split Petastorm datasets + item_stats + dataset_info.json."""
+def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, run_events: DataFrame,
+                    run: _Run, clock: report.PhaseClock | None = None) -> dict:
+    """Vocabulary (append-only) + per-split Petastorm datasets + item_stats + dataset_info.json, all staged."""
     sc = cfg.sequences
     previous, version = latest_vocabulary(spark, layout)
     vocab, n_new = vocabulary.extend_vocabulary(run_events, previous, version + 1)
     if n_new or previous is None:
         version += 1
-        io.write_partition(vocab, layout.vocabulary, f"version={version}", "vocabulary")
-        io.write_text(spark, io.join(layout.vocabulary, "_LATEST"), f"{version}\n")
-        vocab = io.read_table(spark, io.join(layout.vocabulary, f"version={version}"), "vocabulary")
+        vocab_dir = run.directory(layout.vocabulary_version(version))
+        hadoop.conform_partition(vocab, "vocabulary").write.mode("overwrite").parquet(vocab_dir)
+        hadoop.write_text(spark, run.directory(layout.vocabulary_pointer), f"{version}\n")
+        vocab = hadoop.read_table(spark, vocab_dir, "vocabulary")
     vocab = vocab.persist()
     vocab_size = int(vocab.agg(F.max("item_index")).first()[0]) + 1
     log.info("vocabulary version %d: %d indexes (%d new items)", version, vocab_size, n_new)
+    clock = clock or report.PhaseClock()
+    clock.lap("vocabulary")
 
     events = history_events(spark, layout, run_events, sc.history)
     names = [e.name for e in cfg.cleaning.event_types]
@@ -187,10 +227,11 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Layout, run
         "valid_start": valid_start.isoformat(), "test_start": test_start.isoformat(), "split_by": sc.split_by,
         "rows": {}, "targets": {}, "row_groups": {},
     }
+    seq_dir = run.directory(layout.sequences)
     for split in sequences.SPLITS:
         stride = sc.train_stride_ if split == "train" else sc.eval_stride_
         windows = sequences.build_windows(split_feats, split, sc.window_length, stride)
-        url = io.join(layout.sequences, split)
+        url = io.join(seq_dir, split)
         io.write_petastorm(windows, url, sc.window_length, sc.num_row_groups)
         written = spark.read.parquet(url)
         agg = written.agg(F.count(F.lit(1)), F.sum("num_targets")).first()
@@ -198,10 +239,12 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Layout, run
         info["targets"][split] = int(agg[1] or 0)
         info["row_groups"][split] = len(written.inputFiles())
         log.info("%s windows: %d rows, %d targets", split, info["rows"][split], info["targets"][split])
+        clock.lap(f"{split} windows" + (" (+ features, split cutoffs)" if split == "train" else ""))
     stats = sequences.item_train_counts(split_feats, vocab).coalesce(1)
-    io.write_partition(stats, layout.sequences, "item_stats")
+    hadoop.write_partition(stats, seq_dir, "item_stats")
     info["fingerprint"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-    io.write_json(spark, io.join(layout.sequences, "dataset_info.json"), info)
+    layout.write_dataset_info(spark, info, seq_dir)
+    clock.lap("item stats + dataset info")
     split_feats.unpersist()
     vocab.unpersist()
     return info

@@ -76,6 +76,15 @@ def build_windows(split_features: DataFrame, split: str, window_length: int, str
         F.lead("split_rank").over(by_user).alias("target_rank"),
     )
     k_min = F.greatest(F.lit(0), F.floor((F.col("pos") - L) / F.lit(S)) + 1).cast("long")
+    if rank > 0:
+        # Valid/test windows hold targets only near the end of a history. Window k can
+        # hold a target of this split only if it reaches the user's first position whose
+        # target is in the split, so earlier windows (nearly all of them) are never
+        # exploded: same rows as building all and dropping those without targets.
+        first = F.min(F.when(F.col("target_rank") == rank, F.col("pos"))).over(Window.partitionBy("user_id"))
+        ev = ev.withColumn("_k_lo", F.greatest(F.lit(0), F.floor((first - L) / F.lit(S)) + 1).cast("long"))
+        ev = ev.where(F.col("pos") >= F.col("_k_lo") * S)
+        k_min = F.greatest(k_min, F.col("_k_lo"))
     k_max = F.floor(F.col("pos") / F.lit(S)).cast("long")
     ev = ev.withColumn("k", F.explode(F.sequence(k_min, k_max))).withColumn("slot", (F.col("pos") - F.col("k") * S).cast("int"))
     counted = (F.col("target").isNotNull() & (F.col("target_rank") == rank)

@@ -1,23 +1,35 @@
-"""Training throughput (events/s) with 1 and 2 processes, and loader rows/s, in one run.
+"""Training throughput (events/s), side by side with the GRU4Rec reference, in one run.
 
-    .venv/bin/python bench/bench_training.py --dataset /tmp/yoochoose-eval/sequences_tune \
-        [--epochs 1] [--launcher2 horovod|torch-distributor] [--loader-batches 300]
+    .venv/bin/python bench/bench_training.py --dataset /tmp/yc/sequences_tune \\
+        --reference /tmp/gru4rec_ref [--rounds 2] [--two-proc horovod,torch-distributor] [--loaders]
 
-``--dataset`` is any stage-1 sequences directory; the figures in docs/benchmarks.md use
-the yoochoose-100k train_tr windows that bench/eval_yoochoose.py builds. The model has the
-size of the GRU4Rec reference (GRU, 100 units, 100-d embeddings, full softmax, batch 32).
-"events" are trained prediction points (clicks with a next click), the unit of the
-reference implementation's events/s. Throughput is measured inside the training loop
-(the epoch's points / the epoch's seconds), so process and Spark start-up are excluded
-and printed separately.
+``--dataset`` is a stage-1 sequences directory; the figures in docs/benchmarks.md use the
+yoochoose-100k train_tr windows that bench/eval_yoochoose.py builds (``sequences_tune``).
+``--reference`` is a checkout of github.com/hidasib/GRU4Rec_PyTorch_Official kept OUTSIDE
+the repo (e.g. ``git clone ... /tmp/gru4rec_ref``); it is run as a subprocess on the same
+events (``yoochoose-clicks-100k_train_tr.txt``), same model size (1 GRU layer, 100 units,
+cross-entropy, batch 32, its default 2,048 shared negative samples), same torch thread
+count, one epoch, and its own printed events/s is read back.
 
-Goals (stated beside each figure): >= 7,000-9,000 events/s (the reference on the same
-2-core CPU); petastorm loader within 2x of the pyarrow loader's rows/s.
+"events" are trained prediction points (clicks with a next click in the session), the
+reference's unit. Ours is measured inside the training loop (the epoch's points / the
+epoch's seconds; start-up and validation excluded). For every run the bench prints where
+the epoch's time went (``time_split_s`` of the training history: loading = waiting for
+the next batch, forward_backward, allreduce_update = ``optimizer.step()``, which for
+horovod includes waiting for the gradient allreduce, other), and the rounds alternate
+reference and ours so both see the same machine load.
+
+Goals: 1 process >= the reference's events/s (issue 9 point 3); 2 ranks >= 1.6x 1 rank
+on an idle 2-core machine (point 4).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,17 +37,67 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
-from interest_tracker.config import from_dict  # noqa: E402
-from interest_tracker.layout import SequencesDataset  # noqa: E402
+from interest_tracker.config import from_dict, to_dict  # noqa: E402
 from interest_tracker.logs import setup_logging  # noqa: E402
 
 MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "event_type_dim": 4}
+DATA = REPO.parent / "shared" / "data" / "yoochoose-100k"
+
+REFERENCE_CODE = r"""
+import sys, time
+import numpy as np, pandas as pd, torch
+sys.path.insert(0, sys.argv[1])
+torch.set_num_threads(int(sys.argv[3]))
+from gru4rec_pytorch import GRU4Rec
+data = pd.read_csv(sys.argv[2], sep="\t", dtype={"SessionId": np.int64, "ItemId": np.int64, "Time": np.float64})
+model = GRU4Rec(layers=[100], loss="cross-entropy", batch_size=32, n_epochs=int(sys.argv[4]),
+                device=torch.device("cpu"))
+model.fit(data)
+"""
+
+
+def reference_events_per_s(ref_dir: str, train_tsv: str, threads: int, epochs: int) -> dict:
+    """Run the reference in a subprocess; return its per-epoch events/s as it prints them."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_CODE, ref_dir, train_tsv, str(threads), str(epochs)],
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"reference failed: {proc.stderr[-2000:]}")
+    eps = [float(x) for x in re.findall(r"\|\s*([0-9.]+) e/s\]", proc.stdout)]
+    secs = [float(x) for x in re.findall(r"\(([0-9.]+)s\)", proc.stdout)]
+    if not eps:
+        raise RuntimeError(f"no 'e/s' figure in the reference's output: {proc.stdout[-2000:]}")
+    return {"events_per_s": statistics.median(eps), "epoch_seconds": secs, "wall_seconds": time.perf_counter() - t}
+
+
+def training(dataset: str, out: Path, spark=None, launcher: str = "local", num_proc: int = 1, epochs: int = 1,
+             threads: int = 1, **extra) -> dict:
+    from interest_tracker.training.config import TrainConfig
+    from interest_tracker.training.launchers import launch
+
+    name = "_".join([launcher, str(num_proc)] + [f"{k}-{v}" for k, v in sorted(extra.items())])
+    cfg = from_dict(TrainConfig, {
+        "dataset": dataset, "artifact_root": str(out / f"bench_{name}"), "resume": False, "device": "cpu",
+        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": 32,
+        "shuffle_buffer_batches": 16, "loader": "pyarrow", "learning_rate": 0.003, "warmup_steps": 0,
+        "epochs": epochs, "evaluate_test": False, "log_every_steps": 10**6, "torch_threads": threads,
+        "start_timeout_s": 300, **extra})
+    t = time.perf_counter()
+    res = launch(cfg, spark)
+    wall = time.perf_counter() - t
+    hist = res["metrics"]["history"]
+    in_loop = sum(h["seconds"] for h in hist)
+    points = sum(h["events_per_s"] * h["seconds"] for h in hist)
+    split = {k: sum(h["time_split_s"][k] for h in hist) for k in hist[0]["time_split_s"]}
+    steps = sum(h["steps"] for h in hist)
+    return {"events_per_s": points / in_loop, "train_seconds": in_loop, "wall_seconds": wall, "steps": steps,
+            "points": points, "world": res.get("world_size", 1), "time_split_s": split}
 
 
 def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, pool: str) -> float:
     from interest_tracker.training.loaders import make_loader
 
-    loader = make_loader(kind, SequencesDataset(dataset).split("train"), 0, 1, batch_size, seed=1, pool=pool, workers=2)
+    loader = make_loader(kind, str(Path(dataset) / "train"), 0, 1, batch_size, seed=1, pool=pool, workers=2)
     it = loader.epoch(0, batches + 5)
     for _ in range(5):  # warm-up: reader start, first row groups
         next(it)
@@ -44,72 +106,84 @@ def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, po
     return n / (time.perf_counter() - t)
 
 
-def training(dataset: str, launcher: str, num_proc: int, epochs: int, out: Path, spark, batch_size: int = 32,
-             bucket: bool = False) -> dict:
-    from interest_tracker.training.config import TrainConfig
-    from interest_tracker.training.launchers import launch
-
-    cfg = from_dict(TrainConfig, {
-        "dataset": dataset, "artifact_root": str(out / f"bench_{launcher}_{num_proc}"), "resume": False,
-        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": batch_size, "bucket_by_length": bucket, "shuffle_buffer_batches": 16,
-        "learning_rate": 0.003, "warmup_steps": 0, "epochs": epochs, "evaluate_test": False,
-        "log_every_steps": 10**6, "torch_threads": 1, "start_timeout_s": 300})
-    t = time.perf_counter()
-    res = launch(cfg, spark)
-    wall = time.perf_counter() - t
-    hist = res["metrics"]["history"]
-    in_loop = sum(h["seconds"] for h in hist)
-    points = sum(h["events_per_s"] * h["seconds"] for h in hist)
-    return {"events_per_s": points / in_loop, "train_seconds": in_loop, "wall_seconds": wall,
-            "world": res.get("world_size", 1)}
+def _split(r: dict) -> str:
+    s = r["time_split_s"]
+    tot = r["train_seconds"] or 1e-9
+    return " / ".join(f"{100 * s[k] / tot:.0f}%" for k in ("loading", "forward_backward", "allreduce_update", "other"))
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True)
+    p.add_argument("--reference", help="GRU4Rec_PyTorch_Official checkout (outside the repo)")
+    p.add_argument("--reference-train", default=str(DATA / "yoochoose-clicks-100k_train_tr.txt"))
+    p.add_argument("--rounds", type=int, default=1, help="alternate reference / ours this many times")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--launcher2", default="horovod", choices=["horovod", "torch-distributor"])
-    p.add_argument("--loader-batches", type=int, default=300)
+    p.add_argument("--threads", type=int, default=1, help="torch threads, ours and the reference's")
+    p.add_argument("--two-proc", default="horovod,torch-distributor",
+                   help="launchers to time with 2 ranks (comma list; empty = none)")
+    p.add_argument("--loaders", action="store_true", help="also time the petastorm and pyarrow loaders")
     p.add_argument("--out", default="/tmp/bench-training")
-    p.add_argument("--extra-batch-sizes", default="", help="also time 1 process at these batch sizes, e.g. 128,256")
-    p.add_argument("--skip-loaders-and-2proc", action="store_true", help="only the 1-process figures")
     args = p.parse_args()
     setup_logging("WARNING")
-    from interest_tracker.spark import get_session
-
     out = Path(args.out)
-    spark = get_session("bench-training", master="local[2]")
-    one = training(args.dataset, "local", 1, args.epochs, out, spark)
-    bucketed = training(args.dataset, "local", 1, args.epochs, out, spark, bucket=True)
-    print(f"| train 1 process, batch 32, bucket_by_length events/s | {bucketed['events_per_s']:,.0f} | "
-          f">= 7,000-9,000; ratio to unbucketed: {bucketed['events_per_s'] / one['events_per_s']:.2f} |")
-    extra = {int(b): training(args.dataset, "local", 1, args.epochs, out, spark, int(b))
-             for b in args.extra_batch_sizes.split(",") if b}
-    for b, r in extra.items():
-        print(f"| train 1 process, batch {b} events/s | {r['events_per_s']:,.0f} | ratio to batch 32: "
-              f"{r['events_per_s'] / one['events_per_s']:.2f} (quality at this batch size not tuned) |")
-    print(f"| train 1 process, batch 32 events/s | {one['events_per_s']:,.0f} | >= 7,000-9,000 |")
-    if args.skip_loaders_and_2proc:
-        return 0
-    rows = {}
-    for kind, pool in (("pyarrow", "dummy"), ("petastorm", "thread"), ("petastorm", "dummy")):
-        rows[f"{kind}/{pool}"] = loader_rows_per_s(args.dataset, kind, args.loader_batches, 32, pool)
-    two = training(args.dataset, args.launcher2, 2, args.epochs, out, spark)
-    figures = {"loader_rows_per_s": rows, "train_1proc": one, f"train_2proc_{args.launcher2}": two,
-               "train_1proc_extra_batch_sizes": extra, "train_1proc_bucketed": bucketed}
-    print("\n## training benchmark (dataset %s, batch 32, GRU 100)" % args.dataset)
-    print("| figure | value | goal |\n|---|---|---|")
-    for k, v in rows.items():
-        print(f"| loader {k} rows/s | {v:,.0f} | petastorm >= 0.5x pyarrow |")
-    base = rows["pyarrow/dummy"]
-    for k in ("petastorm/thread", "petastorm/dummy"):
-        print(f"| ratio {k} / pyarrow | {rows[k] / base:.2f} | >= 0.5 |")
-    print(f"| train 1 process events/s | {one['events_per_s']:,.0f} | >= 7,000-9,000 (GRU4Rec reference) |")
-    print(f"| train 2 processes ({args.launcher2}) events/s | {two['events_per_s']:,.0f} | >= 1 process |")
-    print(f"| ratio 2 / 1 processes | {two['events_per_s'] / one['events_per_s']:.2f} | > 1 on >= 2 free cores |")
-    print(f"| wall seconds 1 / 2 processes (incl. start-up, per-epoch eval) | {one['wall_seconds']:.1f} / "
-          f"{two['wall_seconds']:.1f} | - |")
-    (out / "bench_training.json").write_text(json.dumps(figures, indent=2))
+    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}}
+    rows = []
+
+    for rnd in range(args.rounds):
+        if args.reference:
+            r = reference_events_per_s(args.reference, args.reference_train, args.threads, args.epochs)
+            results.setdefault("reference", []).append(r)
+            rows.append(("GRU4Rec reference (official PyTorch), 1 process", r["events_per_s"], None))
+        for label, extra in (("ours, 1 process, packed sequences (default)", {"pack_sequences": True}),
+                             ("ours, 1 process, padded (pack_sequences=false)", {"pack_sequences": False}),
+                             ("ours, 1 process, packed + bucket_by_length", {"pack_sequences": True,
+                                                                             "bucket_by_length": True})):
+            r = training(args.dataset, out, epochs=args.epochs, threads=args.threads, **extra)
+            results.setdefault(label, []).append(r)
+            rows.append((label, r["events_per_s"], r))
+
+    one = statistics.median(r["events_per_s"] for r in results["ours, 1 process, packed sequences (default)"])
+    two = {}
+    launchers = [x for x in args.two_proc.split(",") if x]
+    if launchers:
+        from interest_tracker.spark import get_session
+
+        spark = get_session("bench-training", master="local[2]")
+        for launcher in launchers:
+            r = training(args.dataset, out, spark, launcher=launcher, num_proc=2, epochs=args.epochs,
+                         threads=args.threads)
+            two[launcher] = r
+            results[f"2 ranks {launcher}"] = r
+    if args.loaders:
+        results["loader_rows_per_s"] = {
+            f"{k}/{pool}": loader_rows_per_s(args.dataset, k, 300, 32, pool)
+            for k, pool in (("pyarrow", "dummy"), ("petastorm", "thread"), ("petastorm", "dummy"))}
+    results["machine"]["load_avg_end"] = os.getloadavg()[0]
+
+    ref = statistics.median(r["events_per_s"] for r in results["reference"]) if "reference" in results else None
+    print(f"\n## training throughput: {args.dataset}, GRU 100, batch 32, {args.threads} torch thread(s), "
+          f"{args.epochs} epoch(s) per run, {args.rounds} round(s); cpus={os.cpu_count()}, load average "
+          f"{results['machine']['load_avg_start']:.1f} -> {results['machine']['load_avg_end']:.1f}")
+    print("| run | events/s | ratio to reference | time: loading / forward+backward / allreduce+update / other |")
+    print("|---|---|---|---|")
+    for label, eps, r in rows:
+        ratio = f"{eps / ref:.2f}" if ref else "-"
+        print(f"| {label} | {eps:,.0f} | {ratio} | {_split(r) if r else '-'} |")
+    for launcher, r in two.items():
+        ratio = f"{r['events_per_s'] / ref:.2f}" if ref else "-"
+        print(f"| ours, 2 ranks, {launcher} (rank 0's time split) | {r['events_per_s']:,.0f} | {ratio} | "
+              f"{_split(r)} |")
+    if ref:
+        print(f"\n1 process (packed) / reference: {one / ref:.2f} (goal >= 1.00)")
+    for launcher, r in two.items():
+        print(f"2 ranks ({launcher}) / 1 process: {r['events_per_s'] / one:.2f} (goal >= 1.6 on an idle 2-core "
+              f"machine); wall incl. start-up {r['wall_seconds']:.0f} s")
+    if args.loaders:
+        for k, v in results["loader_rows_per_s"].items():
+            print(f"loader {k}: {v:,.0f} rows/s")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_training.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -62,11 +62,15 @@ class InterestModel(nn.Module):
         event_types: torch.Tensor,
         log_gaps: torch.Tensor,
         session_starts: torch.Tensor,
+        lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Interest vectors at every position: (batch, L, embedding_dim).
 
         Arrays are right-padded; positions past a row's length produce values that
-        callers mask out (targets) or skip (see :meth:`encode_last`).
+        callers mask out (targets) or skip (see :meth:`encode_last`). With ``lengths`` (a
+        CPU int tensor) the RNN runs on packed sequences and stops at each row's length, so
+        padding costs no recurrent compute; real positions get the same states either way
+        (the RNN is causal) and padded positions then hold the projection of a zero state.
         """
         parts = [
             self.embedding_dropout(self.item_embedding(items)),
@@ -75,7 +79,14 @@ class InterestModel(nn.Module):
         if self.config.use_time_gap:
             parts.append(log_gaps.unsqueeze(-1).to(parts[0].dtype))
         parts.append(session_starts.unsqueeze(-1).to(parts[0].dtype))
-        states, _ = self.rnn(torch.cat(parts, dim=-1))
+        x = torch.cat(parts, dim=-1)
+        if lengths is None:
+            states, _ = self.rnn(x)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
+                                                       enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            states, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return self.projection(self.output_dropout(states))
 
     def encode_last(self, items, event_types, log_gaps, session_starts, lengths) -> torch.Tensor:

@@ -57,20 +57,21 @@ _WORKER_CACHE: dict[str, WorkerModel] = {}
 
 
 def _device(executor: ExecutorConfig):
-    import torch
+    """The torch device of this Python worker, by the same rule as training
+    (:mod:`interest_tracker.device`): inside a Spark task, the GPU Spark assigned to it, and an
+    error (not a silent ``cuda:0``) when it assigned none; outside Spark (a bench or a test
+    calling the predict function directly), ``cuda:0``."""
+    from ..device import resolve_device
 
     if executor.device == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise RuntimeError("executor.device='gpu' but torch sees no CUDA device on this executor; "
-                           "install a CUDA build of torch there or set executor.device=cpu")
+        return resolve_device("cpu", "spark-task")
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
-    gpus = ctx.resources().get("gpu") if ctx is not None else None
-    if gpus is not None and gpus.addresses:
-        return torch.device(f"cuda:{gpus.addresses[0]}")
-    return torch.device("cuda:0")
+    if ctx is None:
+        return resolve_device("cuda", "local")
+    gpus = ctx.resources().get("gpu")
+    return resolve_device("cuda", "spark-task", task_gpus=list(gpus.addresses) if gpus is not None else None)
 
 
 def worker_model(payload: ScoringPayload, executor: ExecutorConfig) -> WorkerModel:

@@ -15,7 +15,7 @@ from ..model.config import ModelConfig
 URL_SCHEMES = ("file", "hdfs", "viewfs", "s3", "s3a", "gs", "abfs", "abfss")
 LAUNCHERS = ("local", "horovod", "torch-distributor")
 LOADERS = ("petastorm", "pyarrow")
-LOSSES = ("full", "sampled")
+LOSSES = ("full", "sampled", "bpr-max")
 METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")
 
 
@@ -53,17 +53,31 @@ class TrainConfig:
     """Group rows of similar length into a batch (within the shuffle buffer; batch order stays
     random). Batches are trimmed to their longest row, so short sessions stop paying for padding."""
 
+    pack_sequences: bool = True
+    """Run the RNN on packed sequences (``pack_padded_sequence``): each row's recurrence stops at
+    its length, so padded positions cost nothing. The states at real positions are the same
+    as without packing (the RNN is causal); only the arithmetic order may differ in the last bits."""
+
     model: dict[str, Any] = field(default_factory=dict)
     """``ModelConfig`` fields except ``num_items``/``num_event_types`` (read from the dataset)."""
-    loss: Literal["full", "sampled"] = "full"
+    loss: Literal["full", "sampled", "bpr-max"] = "full"
     """``full`` softmax for small catalogs; ``sampled`` (popularity negatives + logQ +
-    in-batch) for catalogs too big for a batch x catalog logit matrix."""
+    in-batch) for catalogs too big for a batch x catalog logit matrix; ``bpr-max``
+    (GRU4Rec's ranking loss over the same candidates, see training/losses.py)."""
     num_negatives: int = 1024
     negative_alpha: float = 0.75
     """Negatives are drawn with probability proportional to ``train_count ** alpha``."""
     in_batch_negatives: bool = True
+    bpr_reg: float = 1.0
+    """``bpr-max`` only: weight of the L2 term on the softmax-weighted negative scores."""
+    score_elu: float = 0.0
+    """``bpr-max`` only: pass scores through ELU(alpha) inside the loss (0 = off); monotone, so
+    serving ranks are unchanged."""
 
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    """``adagrad`` is GRU4Rec's Adagrad with ``momentum`` (training/optim.py); ``sgd`` uses
+    momentum 0.9 unless ``momentum`` is set."""
+    momentum: float = 0.0
     learning_rate: float = 0.002
     """Per-worker base rate; multiplied by the number of workers when ``scale_lr``."""
     scale_lr: bool = True
@@ -79,6 +93,14 @@ class TrainConfig:
     seed: int = 42
     torch_threads: int = 1
     """Intra-op threads per rank; 1 keeps ranks from fighting for cores and makes runs repeatable."""
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    """Where each rank trains (interest_tracker.device): ``auto`` = the rank's GPU when one is
+    visible, else the CPU; ``cuda`` fails when there is none. Horovod ranks use
+    ``hvd.local_rank()`` and NCCL, TorchDistributor ranks the GPU Spark gave their task
+    (``use_gpu=True``), ``local`` uses ``cuda:0``."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Mixed precision for the forward pass and loss (autocast); ``fp16`` (CUDA only) also
+    scales the loss. Off (fp32) by default: results are then bitwise repeatable."""
 
     eval_batch_size: int = 512
     early_stopping_metric: Literal["recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20"] = "mrr@20"
@@ -109,7 +131,14 @@ class TrainConfig:
         require(self.learning_rate > 0, f"'learning_rate' must be > 0, got {self.learning_rate}")
         require(self.warmup_steps >= 0 and self.patience >= 1, "'warmup_steps' must be >= 0 and 'patience' >= 1")
         require(self.num_negatives >= 1, "'num_negatives' must be >= 1")
+        require(self.bpr_reg >= 0 and self.score_elu >= 0, "'bpr_reg' and 'score_elu' must be >= 0")
+        require(0.0 <= self.momentum < 1.0, f"'momentum' must be in [0, 1), got {self.momentum}")
         require(self.torch_threads >= 1 and self.reader_workers >= 1, "'torch_threads'/'reader_workers' must be >= 1")
+        require(self.device in ("auto", "cuda", "cpu"), f"'device' must be 'auto', 'cuda' or 'cpu', got {self.device!r}")
+        require(self.precision in ("fp32", "bf16", "fp16"),
+                f"'precision' must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
+        require(not (self.precision == "fp16" and self.device == "cpu"),
+                "'precision'='fp16' needs a GPU; use precision='bf16' with device='cpu'")
         require(self.log_every_steps >= 1, "'log_every_steps' must be >= 1")
         reserved = {"num_items", "num_event_types"} & set(self.model)
         require(not reserved, f"'model.{sorted(reserved)}' come from dataset_info.json; remove them from the config")

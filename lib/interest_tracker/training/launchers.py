@@ -29,7 +29,7 @@ def launch(cfg: TrainConfig, spark=None) -> dict:
     if cfg.launcher == "horovod":
         return run_horovod(payload, cfg.num_proc, cfg.start_timeout_s)
     if cfg.launcher == "torch-distributor":
-        return run_torch_distributor(payload, cfg.num_proc)
+        return run_torch_distributor(payload, cfg.num_proc, torch_distributor_gpu(spark, cfg.device))
     raise ConfigError(f"unknown launcher {cfg.launcher!r}; use local, horovod or torch-distributor")
 
 
@@ -63,7 +63,26 @@ def _local_master() -> bool:
     return sc is not None and sc.master.startswith("local")
 
 
-def run_torch_distributor(payload: dict, num_proc: int) -> dict:
+def torch_distributor_gpu(spark, device: str) -> bool:
+    """``use_gpu`` for TorchDistributor: on for ``device=cuda``, and for ``auto`` when Spark gives
+    tasks GPUs. With ``use_gpu=False`` TorchDistributor hides every GPU from the ranks
+    (``CUDA_VISIBLE_DEVICES=""``), so this decides where they train."""
+    conf = spark.sparkContext.getConf()
+    local = spark.sparkContext.master.startswith("local")
+    key = "spark.driver.resource.gpu.amount" if local else "spark.task.resource.gpu.amount"
+    try:
+        gpus = float(conf.get(key, "0"))
+    except ValueError:
+        gpus = 0.0
+    if device == "cpu":
+        return False
+    if device == "cuda" and gpus <= 0:
+        raise ConfigError(f"device=cuda with launcher=torch-distributor needs GPUs assigned by Spark: set {key} "
+                          "(and a GPU discovery script; see cluster/train_model.gpu.properties), or set device=cpu")
+    return gpus > 0
+
+
+def run_torch_distributor(payload: dict, num_proc: int, use_gpu: bool = False) -> dict:
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    return TorchDistributor(num_processes=num_proc, local_mode=False, use_gpu=False).run(train, payload)
+    return TorchDistributor(num_processes=num_proc, local_mode=False, use_gpu=use_gpu).run(train, payload)

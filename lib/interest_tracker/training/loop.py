@@ -12,6 +12,11 @@ reseeded from ``(seed, epoch, rank)`` at every epoch start and the loaders' orde
 function of ``(seed, epoch, rank)``, so resuming from the checkpoint of epoch e repeats
 exactly what an uninterrupted run does from epoch e on (with the pyarrow loader or the
 petastorm ``dummy`` pool; the thread pool reorders row groups).
+
+Device: each rank trains on the device ``make_comm`` resolved (``interest_tracker.device``):
+the model, the batches (pinned host memory, ``non_blocking`` copies), the loss and the
+evaluation all run there; checkpoints and the artifact are written from CPU copies, so
+a GPU-trained model loads on a CPU-only scorer. Optional autocast (``precision``).
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ def train(config: dict) -> dict:
         setup_logging("INFO")
     cfg = from_dict(TrainConfig, config)
     torch.set_num_threads(cfg.torch_threads)
-    comm = make_comm(cfg.launcher)
+    comm = make_comm(cfg.launcher, cfg.device)
     try:
         return _train(cfg, comm)
     finally:
@@ -73,7 +78,7 @@ def _objective(model, cfg, sampler):
     from torch import nn
 
     from ..model.interest_model import UNKNOWN_INDEX
-    from .losses import full_softmax_loss, sampled_softmax_loss
+    from .losses import bpr_max_loss, full_softmax_loss, sampled_softmax_loss
 
     class NextItemObjective(nn.Module):
         """Model + loss in one forward, so DDP sees every parameter used inside ``forward``."""
@@ -82,14 +87,17 @@ def _objective(model, cfg, sampler):
             super().__init__()
             self.model = model
 
-        def forward(self, items, types, gaps, starts, targets, mask):
-            states = self.model(items, types, gaps, starts)
+        def forward(self, items, types, gaps, starts, targets, mask, lengths=None):
+            states = self.model(items, types, gaps, starts, lengths=lengths)
             sel = (mask > 0) & (targets > UNKNOWN_INDEX)
             vectors, t = states[sel], targets[sel]
             if t.numel() == 0:
                 return states.sum() * 0.0
             if cfg.loss == "full":
                 return full_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias)
+            if cfg.loss == "bpr-max":
+                return bpr_max_loss(vectors, t, self.model.item_vectors(), self.model.output_bias, sampler,
+                                    cfg.num_negatives, cfg.in_batch_negatives, cfg.bpr_reg, cfg.score_elu)
             return sampled_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias,
                                         sampler, cfg.num_negatives, cfg.in_batch_negatives)
 
@@ -102,8 +110,11 @@ def _optimizer(cfg, params):
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
+        from .optim import AdagradMomentum
+
+        return AdagradMomentum(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum or 0.9,
+                           weight_decay=cfg.weight_decay)
 
 
 def learning_rate(cfg, step: int, world: int) -> float:
@@ -123,25 +134,41 @@ def param_digest(model) -> str:
 
 
 def evaluate_split(model, url: str, cfg, stride: int | None = None, keep: set | None = None):
+    """Metrics of ``model`` on a split, computed on the device the model's parameters are on."""
     from ..evaluation.harness import evaluate, model_scorer
     from .loaders import read_split
 
     model.eval()
-    return evaluate(model_scorer(model), read_split(url, cfg.eval_batch_size), stride=stride, keep=keep)
+    device = next(model.parameters()).device
+    return evaluate(model_scorer(model, device), read_split(url, cfg.eval_batch_size), stride=stride, keep=keep)
 
 
-def _to_tensors(batch):
-    """Batch arrays as tensors, trimmed to the batch's longest row: right-padding past it
-    changes nothing (the RNN is causal) but costs compute, and most sessions are short."""
+def _to_tensors(batch, device=None):
+    """Batch arrays as tensors on ``device``, trimmed to the batch's longest row: right-padding
+    past it changes nothing (the RNN is causal) but costs compute, and most sessions are short.
+
+    For a CUDA device the arrays are copied into pinned (page-locked) host memory and sent
+    with ``non_blocking=True``, so the copy overlaps the previous step's kernels. The last
+    element is the rows' lengths, kept on the CPU (``pack_padded_sequence`` wants them there)."""
     import torch
 
     width = max(1, int(np.max(batch["length"]))) if len(batch["length"]) else 1
+    cuda = device is not None and torch.device(device).type == "cuda"
 
     def t(name, dtype):
-        return torch.from_numpy(np.ascontiguousarray(batch[name][:, :width])).to(dtype)
+        host = torch.from_numpy(np.ascontiguousarray(batch[name][:, :width])).to(dtype)
+        if cuda:
+            return host.pin_memory().to(device, non_blocking=True)
+        return host if device is None else host.to(device)
 
     return (t("input_items", torch.long), t("input_event_types", torch.long), t("input_log_gaps", torch.float),
-            t("input_session_starts", torch.float), t("target_items", torch.long), t("target_mask", torch.long))
+            t("input_session_starts", torch.float), t("target_items", torch.long), t("target_mask", torch.long),
+            torch.from_numpy(np.asarray(batch["length"], dtype=np.int64)) if "length" in batch else None)
+
+
+def _cpu_copy(state: dict) -> dict:
+    """A CPU copy of a state dict (best weights kept across epochs; checkpoints load anywhere)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _train(cfg, comm) -> dict:
@@ -154,17 +181,24 @@ def _train(cfg, comm) -> dict:
     from .loaders import count_rows, make_loader
     from .losses import NegativeSampler
 
+    from ..device import autocast_dtype
+
     rank, world = comm.rank, comm.size
+    device = comm.device
+    amp_dtype = autocast_dtype(cfg.precision, device.type)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     from ..layout import ArtifactStore, SequencesDataset
 
     dataset = SequencesDataset(cfg.dataset)
     root = dataset.url
     info = read_dataset_info(cfg.dataset)
     model_cfg = cfg.model_config(int(info["num_items"]), int(info["num_event_types"]))
-    torch.manual_seed(cfg.seed)
-    model = InterestModel(model_cfg)
+    # Each rank initialises from its own seed: the parameters are equal only because rank 0's
+    # are broadcast (comm.wrap), which every multi-rank run thus exercises (and returns proof of).
+    torch.manual_seed(cfg.seed + rank)
+    model = InterestModel(model_cfg).to(device)
     sampler = None
-    if cfg.loss == "sampled":
+    if cfg.loss in ("sampled", "bpr-max"):
         sampler = NegativeSampler(torch.from_numpy(read_item_counts(cfg.dataset, model_cfg.num_items)),
                                   cfg.negative_alpha)
     objective = _objective(model, cfg, sampler)
@@ -179,13 +213,15 @@ def _train(cfg, comm) -> dict:
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        best_weights = ckpt.get("best_model")
+        best_weights = ckpt.get("best_model")  # CPU tensors (map_location="cpu")
         state.update({k: ckpt[k] for k in state if k in ckpt})
         state["history"] = json.loads(ckpt["history_json"])
         set_rng_state(ckpt.get("rng", {}))
         if rank == 0:
             log.info("resuming from %s at epoch %d, step %d", ckpt_dir, state["epoch"], state["global_step"])
+    init_digest = param_digest(model)  # before the broadcast: differs between ranks
     module, optimizer = comm.wrap(objective, optimizer)
+    steps_run = 0
 
     train_url = dataset.split("train")
     rows = count_rows(train_url)
@@ -194,11 +230,15 @@ def _train(cfg, comm) -> dict:
                          workers=cfg.reader_workers, buffer_batches=cfg.shuffle_buffer_batches,
                          bucket_by_length=cfg.bucket_by_length)
     if rank == 0:
-        log.info("training %s on %d rank(s): %d train windows, %d steps/epoch of %d windows per rank, "
-                 "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, rows, steps, cfg.batch_size,
-                 cfg.learning_rate, learning_rate(cfg, 10**9, world), cfg.warmup_steps)
+        log.info("training %s on %d rank(s) (%s, %s): %d train windows, %d steps/epoch of %d windows per rank, "
+                 "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, device, cfg.precision, rows, steps,
+                 cfg.batch_size, cfg.learning_rate, learning_rate(cfg, 10**9, world), cfg.warmup_steps)
 
     metric = cfg.early_stopping_metric
+    has_valid = int(info.get("targets", {}).get("valid", 1)) > 0
+    if rank == 0 and not has_valid:
+        log.warning("the valid split has no targets (valid_start == test_start?): training %d epochs without "
+                    "validation or early stopping and publishing the last epoch's weights", cfg.epochs)
     first_loss = None
     train_time = 0.0
     trained_points = 0
@@ -208,37 +248,47 @@ def _train(cfg, comm) -> dict:
         torch.manual_seed(cfg.seed + 7919 * (epoch + 1) + 104729 * rank)
         module.train()
         loss_sum, loss_n, win_points, t0, t_win = 0.0, 0, 0, time.perf_counter(), time.perf_counter()
-        for i, batch in enumerate(loader.epoch(epoch, steps)):
+        # Where the epoch's time goes (host wall clock, no device sync: on a GPU the split
+        # between compute and step is approximate, the total is exact). allreduce_update is
+        # optimizer.step(): horovod waits there for its allreduces (DDP's overlap the backward).
+        split = {"loading": 0.0, "forward_backward": 0.0, "allreduce_update": 0.0}
+        batches = iter(loader.epoch(epoch, steps))
+        for i in range(steps):
+            tl = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            tc = time.perf_counter()
+            split["loading"] += tc - tl
             lr = learning_rate(cfg, state["global_step"], world)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            tensors = _to_tensors(batch)
-            loss = module(*tensors)
+            *tensors, lengths = _to_tensors(batch, device)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss = module(*tensors, lengths if cfg.pack_sequences else None)
             optimizer.zero_grad()
-            loss.backward()
-            if cfg.grad_clip > 0:
-                if hasattr(optimizer, "synchronize"):  # horovod: clip the averaged gradients
-                    optimizer.synchronize()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    with optimizer.skip_synchronize():
-                        optimizer.step()
-                else:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    optimizer.step()
-            else:
-                optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"loss is {value} at epoch {epoch} step {state['global_step']} on rank "
-                                         f"{rank}; lower learning_rate (now {lr:.3g}) or grad_clip")
-            if first_loss is None:
-                first_loss = value
-            n_pts = int(((tensors[5] > 0) & (tensors[4] > 1)).sum())
-            loss_sum += value
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            ts = time.perf_counter()
+            split["forward_backward"] += ts - tc
+            _step(optimizer, model, cfg.grad_clip, scaler)
+            value_t = loss.detach()
+            # One host sync per step costs little on a CPU; on a GPU check at log points only.
+            if device.type == "cpu" or first_loss is None or (i + 1) % cfg.log_every_steps == 0 or i + 1 == steps:
+                value = float(value_t)
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"loss is {value} at (or before) epoch {epoch} step "
+                                             f"{state['global_step']} on rank {rank}; lower learning_rate "
+                                             f"(now {lr:.3g}) or grad_clip")
+                if first_loss is None:
+                    first_loss = value
+            split["allreduce_update"] += time.perf_counter() - ts
+            n_pts = int(((batch["target_mask"] > 0) & (batch["target_items"] > 1)).sum())
+            loss_sum += value_t.float() if device.type != "cpu" else float(value_t)
             loss_n += 1
             win_points += n_pts
             trained_points += n_pts
             state["global_step"] += 1
+            steps_run += 1
             if (i + 1) % cfg.log_every_steps == 0:
                 total = comm.allreduce_sum(win_points)
                 if rank == 0:
@@ -246,26 +296,39 @@ def _train(cfg, comm) -> dict:
                     log.info("epoch %d step %d/%d loss %.4f lr %.3g %.0f events/s", epoch, i + 1, steps,
                              loss_sum / loss_n, lr, total / max(dt_, 1e-9))
                 win_points, t_win = 0, time.perf_counter()
+        batches.close()  # stops the reader now (the generator is parked after its last batch)
         epoch_time = time.perf_counter() - t0
         train_time += epoch_time
+        loss_sum = float(loss_sum)
         epoch_loss = comm.allreduce_sum(loss_sum / max(loss_n, 1)) / world
         epoch_points = comm.allreduce_sum(trained_points)
         decision = None
-        if rank == 0:
+        if rank == 0 and not has_valid:
+            # No validation split (a refit on everything before the test cutoff): run every
+            # epoch and publish the last weights; nothing to stop on.
+            state["history"].append({"epoch": epoch, "train_loss": epoch_loss, "valid": {},
+                                     "seconds": epoch_time, "events_per_s": epoch_points / max(epoch_time, 1e-9)})
+            log.info("epoch %d: train loss %.4f (no validation split), %.1fs, %.0f events/s", epoch, epoch_loss,
+                     epoch_time, epoch_points / max(epoch_time, 1e-9))
+            stop = False
+        elif rank == 0:
             valid, _ = evaluate_split(model, dataset.split("valid"), cfg)
             score = valid[metric]
             improved = state["best"] is None or score > state["best"]
             if improved:
                 state.update(best=score, best_epoch=epoch, bad_epochs=0)
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_weights = _cpu_copy(model.state_dict())
             else:
                 state["bad_epochs"] += 1
             state["history"].append({"epoch": epoch, "train_loss": epoch_loss, "valid": valid,
-                                     "seconds": epoch_time, "events_per_s": epoch_points / max(epoch_time, 1e-9)})
+                                     "seconds": epoch_time, "events_per_s": epoch_points / max(epoch_time, 1e-9),
+                                     "steps": loss_n, "device": str(device),
+                                     "time_split_s": {**split, "other": max(0.0, epoch_time - sum(split.values()))}})
             log.info("epoch %d: train loss %.4f, valid %s %.4f (best %.4f at epoch %s), %.1fs, %.0f events/s",
                      epoch, epoch_loss, metric, score, state["best"], state["best_epoch"], epoch_time,
                      epoch_points / max(epoch_time, 1e-9))
             stop = state["bad_epochs"] >= cfg.patience
+        if rank == 0:
             if stop:
                 log.info("early stopping: %s did not improve for %d epochs", metric, cfg.patience)
             state["epoch"] = epoch + 1
@@ -273,7 +336,7 @@ def _train(cfg, comm) -> dict:
             save_checkpoint(ckpt_dir, {
                 **{k: v for k, v in state.items() if k != "history"},
                 "history_json": json.dumps(state["history"]),
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": _cpu_copy(model.state_dict()), "optimizer": optimizer.state_dict(),
                 "best_model": best_weights, "rng": rng_state(), "config": json.dumps(to_dict(cfg)),
             })
             decision = {"stop": stop}
@@ -284,8 +347,9 @@ def _train(cfg, comm) -> dict:
 
     digest = param_digest(model)
     digests = _gather_digests(comm, digest)
+    init_digests = _gather_digests(comm, init_digest)
     if rank != 0:
-        return {"rank": rank, "param_digest": digest}
+        return {"rank": rank, "param_digest": digest, "init_digest": init_digest, "steps_run": steps_run}
     final_params = digest
     if best_weights is not None and cfg.keep_best:
         model.load_state_dict(best_weights)
@@ -293,19 +357,48 @@ def _train(cfg, comm) -> dict:
     if hist and cfg.keep_best and state["best_epoch"] is not None:
         published_valid = next(h["valid"] for h in hist if h["epoch"] == state["best_epoch"])
     else:
-        published_valid = hist[-1]["valid"] if hist else None
+        published_valid = (hist[-1]["valid"] or None) if hist else None
     metrics = {"best_epoch": state["best_epoch"], "early_stopping_metric": metric,
-               "weights": "best" if cfg.keep_best else "last", "valid": published_valid,
+               "weights": "best" if cfg.keep_best and has_valid else "last", "valid": published_valid,
                "epochs_run": len(hist), "global_step": state["global_step"],
-               "first_loss": first_loss, "history": hist}
+               "first_loss": first_loss, "history": hist, "device": str(device), "precision": cfg.precision}
     if cfg.evaluate_test:
         metrics["test"], _ = evaluate_split(model, dataset.split("test"), cfg)
         log.info("test: %s", _fmt(metrics["test"]))
+    # Baselines on valid/test, and what scoring's 'auto' publishes (evaluation/selection.py).
+    from ..evaluation.selection import baselines_and_selection
+
+    priors, scorer = baselines_and_selection(model, root, cfg, info, metrics)
     path = write_artifact(cfg.artifact_root, version, model, metrics=metrics, info=info, dataset=cfg.dataset,
                           train_config=to_dict(cfg), env=environment(comm.name, world),
-                          history=state["history"], plot_metric=metric)
+                          history=state["history"], plot_metric=metric,
+                          files={"priors.npz": priors}, manifest_extra={"scorer": scorer})
     return {"rank": 0, "artifact": str(path), "metrics": metrics, "param_digest": final_params,
-            "param_digests": digests, "world_size": world}
+            "param_digests": digests, "init_digests": init_digests, "world_size": world,
+            "steps_run": steps_run}
+
+
+def _step(optimizer, model, grad_clip: float, scaler) -> None:
+    """Apply the averaged gradients: unscale (fp16), clip, update. Horovod's optimizer averages
+    in ``synchronize()``, so clipping and unscaling happen between that and the update."""
+    import torch
+
+    if hasattr(optimizer, "synchronize") and (grad_clip > 0 or scaler is not None):
+        optimizer.synchronize()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        with optimizer.skip_synchronize():
+            scaler.step(optimizer) if scaler is not None else optimizer.step()
+    else:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer) if scaler is not None else optimizer.step()
+    if scaler is not None:
+        scaler.update()
 
 
 def _gather_digests(comm, digest: str) -> list[str]:
@@ -326,9 +419,9 @@ def _allreduce_vector(comm, vec):
     if comm.name == "horovod":
         return comm.hvd.allreduce(vec, op=comm.hvd.Sum)
     if comm.name == "torch-distributor":
-        v = vec.clone()
+        v = vec.to(comm.device)  # NCCL reduces CUDA tensors only
         comm.dist.all_reduce(v)
-        return v
+        return v.cpu()
     return vec
 
 

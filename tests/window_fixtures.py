@@ -1,14 +1,13 @@
-"""Build sequence windows from per-user event lists and write them as Petastorm datasets.
+"""Hand-made window datasets for tests that need a distribution the synthetic generator cannot
+express (e.g. tests/test_blend_selection.py: walks a first-order rule cannot solve).
 
-This is a small, in-memory (pandas/numpy) twin of stage 1's sequence builder that
-produces the SAME layout (schemas/sequences.json, docs/architecture.md "Sequence
-windows"): tests write tiny fixture datasets with it, and the yoochoose adapter
-(bench/eval_yoochoose.py) uses it while stage 1's pipeline is not available. It is not
-meant for production volumes: stage 1 builds windows with Spark window functions.
-
-Window rules (copied from the architecture doc): position p holds event p, the target
-at p is event p+1's item; window k covers positions [k*S, k*S+L); window 0 counts every
-target, later windows count only their last S slots; arrays are right-padded with 0.
+A TEST FIXTURE, not production code: it moved out of the package (issue 8) because it is a
+pandas twin of stage 1's window builder. Training tests do not use it: they train on stage
+1's own output (the ``training_dataset`` fixture in conftest.py, built by ``run_prepare``).
+It follows the same layout (schemas/sequences.json, docs/architecture.md "Sequence
+windows"): position p holds event p, the target at p is event p+1's item; window k covers
+positions [k*S, k*S+L); window 0 counts every target, later windows count only their last
+S slots; arrays are right-padded with 0.
 """
 from __future__ import annotations
 
@@ -21,6 +20,8 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from interest_tracker.layout import SequencesDataset
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def write_petastorm(spark, windows: pd.DataFrame, url: str, window_length: int, 
     """
     from petastorm.etl.dataset_metadata import materialize_dataset
 
-    from ..contracts import load_contract
+    from interest_tracker.contracts import load_contract
 
     schema = load_contract("sequences").spark_schema()
     pdf = windows.copy()
@@ -166,6 +167,6 @@ def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, n
         "row_groups": row_groups, **(extra_info or {}),
     }
     info["fingerprint"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-    (root / "dataset_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    SequencesDataset(str(root)).write_info(info)
     log.info("wrote window dataset %s: rows=%s targets=%s", root, rows, targets)
     return info

@@ -75,9 +75,9 @@ def select_device(requested: str, role: str, *, cuda_count: int, local_rank: int
         addresses = [str(a) for a in (task_gpus or [])]
         if not addresses:
             raise DeviceError("a GPU was requested but Spark assigned no GPU to this task: set "
-                              "spark.executor.resource.gpu.amount and spark.task.resource.gpu.amount (plus a "
-                              "discovery script) on spark-submit (cluster/score_users.gpu.properties), or set "
-                              "executor.device=cpu")
+                              "spark.executor.resource.gpu.amount, spark.task.resource.gpu.amount and "
+                              "spark.executor.resource.gpu.discoveryScript=cluster/get_gpus_resources.sh on "
+                              "spark-submit, or set executor.device=cpu")
         index = _visible_index(addresses[0], visible_devices)
         if index >= cuda_count:
             raise DeviceError(f"Spark assigned GPU address {addresses[0]!r} to this task but torch sees only "

@@ -79,5 +79,6 @@ def training_dataset(request, tmp_path_factory):
     cfg = PrepareConfig(input=InputConfig(path=str(root / "raw"), format="jsonl"), output_root=str(root / "out"),
                         sequences=SequenceConfig(window_length=8, num_row_groups=8))
     report = run_prepare(spark, cfg, dt.date(2026, 11, 28))
-    url = report["outputs"]["sequences"]
-    return Path(url[len("file://"):] if url.startswith("file://") else url)
+    from interest_tracker.layout import fs
+
+    return Path(fs.local_path(report["outputs"]["sequences"]))

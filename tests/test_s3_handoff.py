@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from interest_tracker.config import from_dict, to_dict
-from interest_tracker.layout import ArtifactStore, CheckpointStore, fs
+from interest_tracker.layout import ArtifactStore, CheckpointStore, SequencesDataset, fs
 from interest_tracker.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,29 +76,8 @@ def s3_server(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def stage1(spark, tmp_path_factory):
-    """A small stage-1 output (events, vocabulary, sequences) built by stage 1 itself."""
-    from interest_tracker.prepare.config import InputConfig, PrepareConfig, SequenceConfig
-    from interest_tracker.prepare.pipeline import run_prepare
-    from interest_tracker.synthetic.config import InjectionConfig, SyntheticConfig
-    from interest_tracker.synthetic.generator import generate
-    from interest_tracker.synthetic.writers import write_raw
-
-    root = tmp_path_factory.mktemp("s3_stage1")
-    data = generate(spark, SyntheticConfig(num_users=80, num_items=60, num_categories=4, events_per_user=30,
-                                           min_events_per_user=12, max_events_per_user=50,
-                                           end_time="2026-11-28T23:00:00Z", seed=11, injection=InjectionConfig()))
-    write_raw(data, str(root / "raw"), "jsonl")
-    cfg = PrepareConfig(input=InputConfig(path=str(root / "raw"), format="jsonl"), output_root=str(root / "out"),
-                        sequences=SequenceConfig(window_length=8, num_row_groups=8))
-    rep = run_prepare(spark, cfg, RUN)
-    assert rep["sequences"]["rows"]["train"] > 0 and rep["sequences"]["targets"]["valid"] > 0
-    return root / "out"
-
-
-def _cfg(stage1: Path, artifact_root: str, **kw) -> TrainConfig:
-    base = dict(dataset=str(stage1 / "sequences" / f"run_date={RUN}"), artifact_root=artifact_root,
+def _cfg(dataset: Path, artifact_root: str, **kw) -> TrainConfig:
+    base = dict(dataset=str(dataset), artifact_root=artifact_root,
                 model_version="v1", batch_size=16, epochs=2, model={"hidden_size": 8, "embedding_dim": 8},
                 log_every_steps=10, learning_rate=0.01, warmup_steps=0, loader="pyarrow", evaluate_test=False)
     base.update(kw)
@@ -113,19 +92,19 @@ def test_the_layout_filesystem_talks_to_the_s3_server(s3_server):
     assert not fs.exists(url)
 
 
-def test_local_launcher_writes_checkpoint_and_artifact_to_s3(s3_server, stage1):
+def test_local_launcher_writes_checkpoint_and_artifact_to_s3(s3_server, training_dataset):
     from interest_tracker.model import load_model
     from interest_tracker.training.checkpoint import load_checkpoint
     from interest_tracker.training.launchers import launch
 
     root = fs.join(s3_server, "local")
-    out = launch(_cfg(stage1, root))
+    out = launch(_cfg(training_dataset, root))
     store = ArtifactStore(root)
     assert out["artifact"] == store.version_url("v1") and store.latest() == "v1"
     store.check_complete("v1")
     assert fs.is_file(store.file_url("v1", "learning_curves.png"))
     manifest, metrics = store.manifest("v1"), store.metrics("v1")
-    info = json.loads((stage1 / "sequences" / f"run_date={RUN}" / "dataset_info.json").read_text())
+    info = SequencesDataset(str(training_dataset)).info()
     assert manifest["dataset_fingerprint"] == info["fingerprint"] and metrics["epochs_run"] == 2
     ckpt = load_checkpoint(store.checkpoint_dir("v1"))
     assert ckpt["epoch"] == 2 and ckpt["global_step"] == metrics["global_step"]
@@ -134,12 +113,12 @@ def test_local_launcher_writes_checkpoint_and_artifact_to_s3(s3_server, stage1):
 
 @pytest.mark.skipif(importlib.util.find_spec("horovod") is None,
                     reason="horovod is not installed: run scripts/build_horovod.sh (make env)")
-def test_horovod_two_ranks_write_checkpoint_and_artifact_to_s3(spark, s3_server, stage1):
+def test_horovod_two_ranks_write_checkpoint_and_artifact_to_s3(spark, s3_server, training_dataset):
     from interest_tracker.training.launchers import launch
 
     root = fs.join(s3_server, "horovod")
     ckpt = fs.join(s3_server, "ckpt-horovod")
-    out = launch(_cfg(stage1, root, launcher="horovod", num_proc=2, checkpoint_dir=ckpt, steps_per_epoch=6,
+    out = launch(_cfg(training_dataset, root, launcher="horovod", num_proc=2, checkpoint_dir=ckpt, steps_per_epoch=6,
                       start_timeout_s=180), spark)
     assert out["world_size"] == 2 and out["param_digests"][0] == out["param_digests"][1]
     store = ArtifactStore(root)
@@ -148,15 +127,15 @@ def test_horovod_two_ranks_write_checkpoint_and_artifact_to_s3(spark, s3_server,
     assert CheckpointStore(ckpt).exists()
 
 
-def test_training_killed_with_sigkill_resumes_from_s3(s3_server, stage1, tmp_path):
+def test_training_killed_with_sigkill_resumes_from_s3(s3_server, training_dataset, tmp_path):
     from interest_tracker.training.checkpoint import load_checkpoint
     from interest_tracker.training.loop import train
 
     kw = dict(epochs=3, steps_per_epoch=120, batch_size=8, torch_threads=1)
-    reference = train(to_dict(_cfg(stage1, str(tmp_path / "ref"), **kw)))
+    reference = train(to_dict(_cfg(training_dataset, str(tmp_path / "ref"), **kw)))
 
     root = fs.join(s3_server, "killed")
-    cfg = _cfg(stage1, root, **kw)
+    cfg = _cfg(training_dataset, root, **kw)
     cfg_file = tmp_path / "cfg.json"
     cfg_file.write_text(json.dumps(to_dict(cfg)))
     code = ("import json, sys; from interest_tracker.training.loop import train; "

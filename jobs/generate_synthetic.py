@@ -33,8 +33,7 @@ def main(cfg: SyntheticJobConfig, run_date: dt.date) -> None:
         v for k, v in counts.items() if k not in ("ordinary_events", "bot_events", "bot_users"))
     log.info("wrote %d raw rows (%s) to %s/raw in %.1f s, end_time=%s", total, cfg.format,
              cfg.output.rstrip("/"), time.perf_counter() - start, cfg.end_time)
-    for kind, n in sorted(counts.items()):
-        log.info("  %-20s %d", kind, n)
+    log.info("of which: %s", ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ its path. Exit codes: 0 ok, 1 runtime failure, 2 configuration error.
 import datetime as dt
 import logging
 import sys
+import time
 
 from interest_tracker.cli import run_job
 from interest_tracker.report.config import ReportConfig
@@ -21,9 +22,10 @@ def main(cfg: ReportConfig, run_date: dt.date) -> None:
     from interest_tracker.report.build import build_report
     from interest_tracker.spark import get_session
 
+    start = time.perf_counter()
     spark = get_session("interest-tracker-report")
     page = build_report(spark, cfg, run_date)
-    log.info("report: %s", page)
+    log.info("report for %s written in %.0f s: %s", run_date, time.perf_counter() - start, page)
 
 
 if __name__ == "__main__":

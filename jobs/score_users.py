@@ -11,6 +11,7 @@ Exit codes: 0 ok, 1 runtime failure (retry may help), 2 configuration error (fix
 import datetime as dt
 import logging
 import sys
+import time
 
 from interest_tracker.cli import run_job
 from interest_tracker.scoring.config import ScoringConfig
@@ -23,12 +24,12 @@ def main(cfg: ScoringConfig, run_date: dt.date) -> None:
     from interest_tracker.scoring.tables import sample_recommendations
     from interest_tracker.spark import get_session
 
+    start = time.perf_counter()
     spark = get_session("interest-tracker-score")
     result = score_run(spark, cfg, run_date)
-    log.info("%s run %s with model %s: %d users (%d encoded by the model)", result.mode, run_date,
-             result.model_version, result.users, result.users_encoded)
-    for name, url in result.tables.items():
-        log.info("table %s.%s -> %s", cfg.database, name, url)
+    log.info("%s run %s with model %s done in %.0f s: %d users (%d encoded by the model); tables %s under %s",
+             result.mode, run_date, result.model_version, time.perf_counter() - start, result.users,
+             result.users_encoded, ", ".join(f"{cfg.database}.{name}" for name in result.tables), cfg.warehouse_root)
     if cfg.show_users:
         for user, items in sample_recommendations(spark, cfg.warehouse_root, run_date, cfg.show_users):
             log.info("recommendations for %s: %s", user, " ".join(items))

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import time
 
 from interest_tracker.cli import exit_with, run_job
 from interest_tracker.training.config import TrainConfig
@@ -35,9 +36,11 @@ def main(cfg: TrainConfig, run_date: dt.date) -> None:
         from interest_tracker.spark import get_session
 
         spark = get_session("train-model")
+    start = time.perf_counter()
     result = launch(cfg, spark)
     m = result["metrics"]
-    log.info("artifact %s (best epoch %s, %d steps)", result["artifact"], m["best_epoch"], m["global_step"])
+    log.info("artifact %s in %.0f s (best epoch %s, %d steps)", result["artifact"], time.perf_counter() - start,
+             m["best_epoch"], m["global_step"])
     for split in ("valid", "test"):
         if m.get(split):
             log.info("%s: %s", split, json.dumps({k: round(v, 4) if isinstance(v, float) else v

@@ -25,6 +25,36 @@ class ConsoleFormatter(logging.Formatter):
         return super().format(record) if record.levelno < logging.WARNING else self._loud.format(record)
 
 
+class Py4JRetryNoticeFilter(logging.Filter):
+    """Drop py4j's INFO notice "Exception while sending command." (with its traceback) that
+    precedes a successful retry; keep every other record.
+
+    Where it comes from (found with a stack dump, see tests/test_quiet_logs.py): py4j's
+    FinalizerWorker, the daemon thread that tells the JVM to release objects whose Python
+    proxies were garbage-collected, sends on its thread's pooled connection after the JVM
+    side has closed it (seen during every ``horovod.spark.run``, whose driver services
+    create and drop many JVM proxies). py4j's ``GatewayClient.send_command`` then logs
+    ``logging.info(..., exc_info=True)`` on the ROOT logger (not on "py4j", so quieting the
+    py4j logger cannot catch it), opens a fresh connection and resends; the resend succeeds.
+    So a successful run printed a "Connection reset by peer" traceback that means nothing.
+    When the resend is not possible py4j logs the same text with ``logging.exception``
+    (ERROR): that record is kept, as is anything else from py4j.
+    """
+
+    MESSAGE = "Exception while sending command."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.msg == self.MESSAGE
+                    and record.pathname.replace("\\", "/").endswith("py4j/java_gateway.py"))
+
+
+def silence_py4j_retry_notice() -> None:
+    """Install :class:`Py4JRetryNoticeFilter` on the root logger (idempotent)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, Py4JRetryNoticeFilter) for f in root.filters):
+        root.addFilter(Py4JRetryNoticeFilter())
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Configure the root logger once (later calls keep the first handler, as basicConfig does)."""
     root = logging.getLogger()
@@ -38,3 +68,4 @@ def setup_logging(level: str = "INFO") -> None:
     for name, lvl in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(lvl)
     warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
+    silence_py4j_retry_notice()

@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 def environment(comm_name: str, world: int) -> dict:
     import torch
 
-    env = {"python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
+    env = {"python": platform.python_version(), "executable": sys.executable, "platform": platform.platform(),
+           "host": socket.gethostname(),
            "cpu_count": os.cpu_count(), "torch": torch.__version__, "launcher": comm_name, "world_size": world,
            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
     for mod in ("pyspark", "petastorm", "pyarrow", "numpy", "horovod"):

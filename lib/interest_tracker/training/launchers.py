@@ -12,6 +12,7 @@ import logging
 import os
 
 from ..config import ConfigError, to_dict
+from ..logs import silence_py4j_retry_notice
 from .config import TrainConfig
 from .loop import train
 
@@ -49,11 +50,34 @@ def run_horovod(payload: dict, num_proc: int, start_timeout_s: int) -> dict:
     env = dict(os.environ)
     # Gloo rendezvous over loopback works in local mode; a cluster sets its own interface.
     env.setdefault("HOROVOD_GLOO_IFACE", "lo" if _local_master() else env.get("HOROVOD_GLOO_IFACE", ""))
+    # Console noise of a successful run, handled where it starts: horovod's verbose=1 makes its
+    # runner and rendezvous server log every key-value exchange ("scope global has keys ...",
+    # ~30 lines per run) on the root logger, so verbose is on only when this module logs at
+    # DEBUG; and py4j's harmless "Connection reset by peer" retry notice during the run is
+    # filtered by ..logs.Py4JRetryNoticeFilter (its docstring says where the reset comes from).
+    silence_py4j_retry_notice()
+    verbose = 1 if log.isEnabledFor(logging.DEBUG) else 0
     results = horovod.spark.run(train, args=(payload,), num_proc=num_proc, start_timeout=start_timeout_s,
-                                use_gloo=True, env={k: v for k, v in env.items() if v}, verbose=1)
+                                use_gloo=True, env={k: v for k, v in env.items() if v}, verbose=verbose,
+                                executable=_rank_python())
     rank0 = next(r for r in results if r.get("rank") == 0)
     rank0["rank_digests"] = [r["param_digest"] for r in sorted(results, key=lambda r: r["rank"])]
     return rank0
+
+
+def _rank_python() -> str | None:
+    """The interpreter Horovod starts the ranks with, on the executors' machines.
+
+    Horovod's default is the driver's ``sys.executable``, a path that need not exist where
+    the executors run (a packed env shipped with ``--archives env.tgz#environment`` lives at
+    ``./environment/bin/python`` in each executor's directory, which is where the Spark task
+    that starts a rank runs). So: the executors' Python (``spark.pyspark.python``) when the
+    submit sets one, else Horovod's default.
+    """
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    return (sc.getConf().get("spark.pyspark.python", None) or None) if sc is not None else None
 
 
 def _local_master() -> bool:

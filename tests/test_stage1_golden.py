@@ -63,7 +63,8 @@ def output_digests(spark, out_root: str) -> dict:
     d["vocabulary"] = _digest(spark.read.parquet(io.join(out, "vocabulary")))
     for split in SPLITS:
         d[split] = _digest(spark.read.parquet(io.join(seq, split)))
-    d["item_stats"] = _digest(spark.read.parquet(io.join(seq, "item_stats")))
+    # the columns stage 1 wrote before the rework (later columns: decayed popularity, issue 13)
+    d["item_stats"] = _digest(spark.read.parquet(io.join(seq, "item_stats")).select("item_index", "train_count"))
     info = io.read_json(spark, io.join(seq, "dataset_info.json"))
     d["fingerprint"] = info["fingerprint"][:16]
     return d

@@ -114,15 +114,36 @@ def build_windows(split_features: DataFrame, split: str, window_length: int, str
     )
 
 
-def item_train_counts(split_features: DataFrame, vocabulary: DataFrame) -> DataFrame:
-    """``item_stats``: how often each vocabulary index occurs in the train split (0 when never).
+DECAY_HALF_LIVES_DAYS = (1, 7, 30, 180)
+"""Half-lives of the time-decayed popularity columns of ``item_stats``; training chooses
+one on validation for the recent-popularity prior (evaluation/selection.py)."""
 
-    Training uses it for popularity-based negatives and the popularity baseline.
+
+def item_train_counts(split_features: DataFrame, vocabulary: DataFrame) -> DataFrame:
+    """``item_stats``: how often each vocabulary index occurs in the train split (0 when never),
+    and time-decayed popularity (issue 13: the score follows items that rise and fade).
+
+    Training uses ``train_count`` for popularity-based negatives and the popularity
+    baseline. For each half-life h in :data:`DECAY_HALF_LIVES_DAYS` (days):
+    ``train_decay_{h}d`` sums ``2 ** (-(T_train - t) / h)`` over the train split's events
+    (``T_train``: its last event), the prior as of the validation start, so choosing it on
+    validation sees no validation event; ``decay_{h}d`` sums the same over every event up
+    to the data's last one, the prior the artifact ships for scoring.
     """
-    counts = (split_features.where(F.col("split_rank") == 0)
-              .groupBy("item_index").agg(F.count(F.lit(1)).alias("train_count")))
+    t = F.col("event_time").cast("double")
+    ends = split_features.agg(F.max(F.when(F.col("split_rank") == 0, t)).alias("_t_train"), F.max(t).alias("_t_all"))
+    ev = split_features.select("item_index", "split_rank", t.alias("_t")).crossJoin(F.broadcast(ends))
+    aggs = [F.count(F.when(F.col("split_rank") == 0, 1)).alias("train_count")]
+    for h in DECAY_HALF_LIVES_DAYS:
+        hs = float(h) * 86400.0
+        aggs.append(F.sum(F.when(F.col("split_rank") == 0, F.pow(F.lit(2.0), -(F.col("_t_train") - F.col("_t")) / hs))
+                          ).alias(f"train_decay_{h}d"))
+        aggs.append(F.sum(F.pow(F.lit(2.0), -(F.col("_t_all") - F.col("_t")) / hs)).alias(f"decay_{h}d"))
+    counts = ev.groupBy("item_index").agg(*aggs)
     all_idx = vocabulary.select(F.col("item_index").cast("int"))
     reserved = vocabulary.sparkSession.createDataFrame([(0,), (1,)], "item_index int")
+    decayed = [F.coalesce(f"{p}decay_{h}d", F.lit(0.0)).cast("double").alias(f"{p}decay_{h}d")
+               for h in DECAY_HALF_LIVES_DAYS for p in ("train_", "")]
     return (reserved.unionByName(all_idx).join(counts, "item_index", "left")
-            .select("item_index", F.coalesce("train_count", F.lit(0)).cast("long").alias("train_count"))
+            .select("item_index", F.coalesce("train_count", F.lit(0)).cast("long").alias("train_count"), *decayed)
             .orderBy("item_index"))

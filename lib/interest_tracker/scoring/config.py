@@ -52,6 +52,13 @@ class ScoringConfig:
     the previous state; 'full' recomputes every user from all partitions up to the run date.
     Both write identical tables."""
     top_k: int = 20
+    scorer: Literal["model", "blend", "rule", "auto"] = "auto"
+    """What user_recommendations publishes. 'model': the model's scores; 'blend': the
+    model mixed with the rule priors shipped in the artifact (item transitions after the
+    user's last item, recent popularity) with weights chosen on validation at training
+    time; 'rule': the priors alone; 'auto': whichever of the three was best on
+    validation (the artifact's scorer.choice; the model for artifacts without one).
+    user_interest always holds the model's vector. See scoring/blend.py."""
     exclude_consumed: bool = True
     """Never recommend an item the user already had any event with."""
     item_availability_path: Optional[str] = None
@@ -71,6 +78,8 @@ class ScoringConfig:
         for name in ("events_root", "artifact_root", "warehouse_root"):
             require(bool(getattr(self, name)), f"'{name}' is required; set it in conf/score_*.json or --set {name}=...")
         require(self.mode in ("full", "incremental"), f"'mode' must be 'full' or 'incremental', got {self.mode!r}")
+        require(self.scorer in ("model", "blend", "rule", "auto"),
+                f"'scorer' must be 'model', 'blend', 'rule' or 'auto', got {self.scorer!r}")
         require(1 <= self.top_k <= 1000, f"'top_k' must be in 1..1000, got {self.top_k}")
         require(self.show_users >= 0, f"'show_users' must be >= 0, got {self.show_users}")
         require(self.database.isidentifier(), f"'database' must be a plain identifier, got {self.database!r}")

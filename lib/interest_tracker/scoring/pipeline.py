@@ -26,6 +26,7 @@ from . import state as st
 from . import tables as tb
 from ..layout.warehouse import Warehouse
 from .artifact import VOCAB_SCHEMA, Artifact, load_artifact
+from .blend import resolve_scorer
 from .config import ScoringConfig
 from .predict import OUTPUT_SCHEMA, ScoringPayload, make_score_fn
 
@@ -46,6 +47,9 @@ class RunResult:
     users: int
     users_encoded: int
     tables: dict
+    scorer: str = "model"
+    """What user_recommendations holds: 'model', 'blend' or 'rule' (ScoringConfig.scorer,
+    'auto' resolved from the artifact)."""
 
 
 def unavailable_items(spark: SparkSession, path: str | None) -> list[str]:
@@ -59,20 +63,25 @@ def unavailable_items(spark: SparkSession, path: str | None) -> list[str]:
     return sorted(r.item_id for r in df.where(~F.col("available")).select("item_id").distinct().collect())
 
 
-def settings_fingerprint(cfg: ScoringConfig, model_version: str, unavailable: list[str]) -> str:
-    """What decides a user's recommendations besides their vector and consumed items."""
-    text = json.dumps({"model_version": model_version, "top_k": cfg.top_k, "exclude_consumed": cfg.exclude_consumed,
-                       "unavailable": unavailable}, sort_keys=True)
+def settings_fingerprint(cfg: ScoringConfig, model_version: str, unavailable: list[str],
+                         scorer: str = "model", blend: tuple | None = None) -> str:
+    """What decides a user's recommendations besides their vector, consumed and last items."""
+    settings = {"model_version": model_version, "top_k": cfg.top_k, "exclude_consumed": cfg.exclude_consumed,
+                "unavailable": unavailable}
+    if scorer != "model":  # the model's fingerprint stays what it was before blends existed
+        settings.update(scorer=scorer, blend=list(blend or ()))
+    text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_payload(art: Artifact, unavailable: list[str]) -> ScoringPayload:
+def build_payload(art: Artifact, unavailable: list[str], scorer: str = "model", blend: tuple | None = None,
+                  priors: bytes | None = None) -> ScoringPayload:
     mask = None
     if unavailable:
         wanted = set(unavailable)
         mask = np.array([i is not None and i in wanted for i in art.item_ids], dtype=bool)
         log.info("%d items marked unavailable (%d of them in the model's vocabulary)", len(wanted), int(mask.sum()))
-    return ScoringPayload(art.model_version, art.config_json, art.weights, art.item_ids, mask)
+    return ScoringPayload(art.model_version, art.config_json, art.weights, art.item_ids, mask, scorer, blend, priors)
 
 
 def _features_fn():
@@ -83,7 +92,8 @@ def _features_fn():
 
 def _model_input(windows: DataFrame) -> DataFrame:
     return windows.select("user_id", "items", "event_types", "log_gaps", "session_starts", "consumed_item_ids",
-                          F.lit(None).cast("array<float>").alias("vector"), "events_used", "last_event_time")
+                          F.lit(None).cast("array<float>").alias("vector"), "events_used", "last_event_time",
+                          F.element_at("item_ids", -1).alias("last_item_id"))
 
 
 def _carried_input(unchanged: DataFrame) -> DataFrame:
@@ -91,7 +101,8 @@ def _carried_input(unchanged: DataFrame) -> DataFrame:
     empty_i = F.array().cast("array<int>")
     return unchanged.select("user_id", empty_i.alias("items"), empty_i.alias("event_types"),
                             F.array().cast("array<float>").alias("log_gaps"), empty_i.alias("session_starts"),
-                            "consumed_item_ids", "vector", "events_used", "last_event_time")
+                            "consumed_item_ids", "vector", "events_used", "last_event_time",
+                            F.element_at("item_ids", -1).alias("last_item_id"))
 
 
 def _carried_recommendations(unchanged: DataFrame, previous_recs: DataFrame) -> DataFrame:
@@ -113,8 +124,11 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     warehouse.recover(spark)  # a run killed while publishing is rolled back before anything reads the tables
     L = art.window_length
     unavailable = unavailable_items(spark, cfg.item_availability_path)
-    fingerprint = settings_fingerprint(cfg, art.model_version, unavailable)
-    payload = spark.sparkContext.broadcast(build_payload(art, unavailable))
+    scorer, weights, priors = resolve_scorer(cfg.scorer, art.url, art.meta)
+    blend = tuple(weights.to_dict().values()) if scorer != "model" else None
+    log.info("scorer %s (requested %s)%s", scorer, cfg.scorer, f": weights {weights.to_dict()}" if blend else "")
+    fingerprint = settings_fingerprint(cfg, art.model_version, unavailable, scorer, blend)
+    payload = spark.sparkContext.broadcast(build_payload(art, unavailable, scorer, blend, priors))
     vocab = spark.createDataFrame([(item, i) for i, item in enumerate(art.item_ids) if item is not None],
                                   VOCAB_SCHEMA)
     categories = None
@@ -191,10 +205,10 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     frames = {tb.INTEREST: interest, tb.RECOMMENDATIONS: recs, tb.DRIFT: drift, tb.STATE: new_state}
     try:
         published = tb.publish_tables(spark, cfg.warehouse_root, run_date, frames, model_version=art.model_version,
-                                      extra={"mode": mode})
+                                      extra={"mode": mode, "scorer": scorer})
     finally:
         scored.unpersist()
         windows.unpersist()
     if cfg.register_tables:
         tb.register_tables(spark, cfg.database, cfg.warehouse_root, run_date)
-    return RunResult(run_date, art.model_version, mode, users, users_encoded, published)
+    return RunResult(run_date, art.model_version, mode, users, users_encoded, published, scorer)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Input columns the predict function reads (one row per user).
 INPUT_COLUMNS = ("user_id", "items", "event_types", "log_gaps", "session_starts",
-                 "consumed_item_ids", "vector", "events_used", "last_event_time")
+                 "consumed_item_ids", "vector", "events_used", "last_event_time", "last_item_id")
 
 OUTPUT_SCHEMA = T.StructType([
     T.StructField("user_id", T.StringType(), False),
@@ -43,6 +43,9 @@ class ScoringPayload:
     weights: bytes
     item_ids: tuple  # item id per vocabulary index; None for 0 (pad) and 1 (unknown)
     unavailable: np.ndarray | None  # bool per vocabulary index
+    scorer: str = "model"  # what is published: 'model', 'blend' or 'rule' (scoring/blend.py)
+    blend: tuple | None = None  # BlendWeights fields (model, transitions, recent, smoothing)
+    priors: bytes | None = None  # priors.npz bytes (plain arrays, read with allow_pickle=False)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class WorkerModel:
     items_aug: object
     index_of: dict
     device: object
+    priors: object = None  # blend.PriorTensors when the payload publishes a blend or the rule
 
 
 _WORKER_CACHE: dict[str, WorkerModel] = {}
@@ -74,8 +78,12 @@ def _device(executor: ExecutorConfig):
     return resolve_device("cuda", "spark-task", task_gpus=list(gpus.addresses) if gpus is not None else None)
 
 
-def worker_model(payload: ScoringPayload, executor: ExecutorConfig) -> WorkerModel:
-    """Build (first call in this Python worker) or return the cached model."""
+def worker_model(payload: ScoringPayload, executor: ExecutorConfig, token=None) -> WorkerModel:
+    """Build (first call in this Python worker) or return the cached model.
+
+    The cache key includes ``token`` (one per run's payload, made on the driver): two runs
+    in one Spark application (tests, notebooks) may score two artifacts that share a
+    version name, and must not share a cached model."""
     import torch
 
     from ..model.interest_model import PAD_INDEX, UNKNOWN_INDEX
@@ -83,7 +91,7 @@ def worker_model(payload: ScoringPayload, executor: ExecutorConfig) -> WorkerMod
     from .topk import augmented_items
 
     device = _device(executor)
-    key = f"{payload.model_version}@{device}"
+    key = f"{payload.model_version}@{device}:{payload.scorer}:{token}"
     cached = _WORKER_CACHE.get(key)
     if cached is not None:
         return cached
@@ -97,7 +105,12 @@ def worker_model(payload: ScoringPayload, executor: ExecutorConfig) -> WorkerMod
     with torch.no_grad():
         items_aug = augmented_items(model.item_vectors(), model.output_bias, excluded).to(device)
     index_of = {item: i for i, item in enumerate(payload.item_ids) if item is not None}
-    built = WorkerModel(model, items_aug, index_of, device)
+    priors = None
+    if payload.scorer != "model":
+        from .blend import PriorTensors, Priors
+
+        priors = PriorTensors(Priors.from_bytes(payload.priors), device, items_aug.dtype, width=items_aug.shape[0])
+    built = WorkerModel(model, items_aug, index_of, device, priors)
     _WORKER_CACHE.clear()  # one model per worker: a new version replaces the old one
     _WORKER_CACHE[key] = built
     log.info("built model %s on %s", payload.model_version, device)
@@ -156,8 +169,18 @@ def score_frame(frame: pd.DataFrame, wm: WorkerModel, payload: ScoringPayload, w
         index_of = wm.index_of
         consumed = [np.fromiter((index_of[i] for i in ids if i in index_of), dtype=np.int64)
                     for ids in frame["consumed_item_ids"]]
-    idx, scores = blocked_topk(torch.from_numpy(vectors), wm.items_aug, k, consumed,
-                               executor.score_batch_size, executor.item_block_size)
+    if payload.scorer == "model":
+        idx, scores = blocked_topk(torch.from_numpy(vectors), wm.items_aug, k, consumed,
+                                   executor.score_batch_size, executor.item_block_size)
+    else:
+        from .blend import BlendWeights, blended_topk
+
+        from ..model.interest_model import UNKNOWN_INDEX
+
+        last = np.fromiter((wm.index_of.get(i, UNKNOWN_INDEX) for i in frame["last_item_id"]), dtype=np.int64,
+                           count=n)
+        idx, scores = blended_topk(torch.from_numpy(vectors), wm.items_aug, wm.priors, BlendWeights(*payload.blend),
+                                   last, k, consumed, executor.score_batch_size, executor.item_block_size)
     ids = np.asarray(payload.item_ids, dtype=object)
     valid = idx >= 0
     rec_ids = [ids[idx[i, valid[i]]] for i in range(n)]
@@ -174,11 +197,14 @@ def score_frame(frame: pd.DataFrame, wm: WorkerModel, payload: ScoringPayload, w
 
 def make_score_fn(payload_broadcast, window_length: int, k: int, exclude_consumed: bool, executor: ExecutorConfig):
     """The function given to ``DataFrame.mapInPandas``; it captures only the broadcast handle
-    and small settings."""
+    and small settings (and a token naming this run's payload in the worker cache)."""
+    import uuid
+
+    token = uuid.uuid4().hex
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         payload = payload_broadcast.value
-        wm = worker_model(payload, executor)
+        wm = worker_model(payload, executor, token)
         for frame in batches:
             yield score_frame(frame, wm, payload, window_length, k, exclude_consumed, executor)
 

@@ -1,0 +1,309 @@
+"""Baselines in every run, and the choice of what scoring publishes (model, blend or rule).
+
+Why: a user who trains on their own log needs something to compare the model with, and
+the tables must never be worse than a simple rule. After training, rank 0 calls
+:func:`baselines_and_selection`, which
+
+1. fits the popularity and item-transition baselines on the train split's counted
+   (previous item, next item) pairs and scores them on valid and test with the same
+   harness as the model (``metrics["baselines"][split][name]``, the model's metric names);
+2. fits the rule priors (``scoring.blend``) on the same train pairs and chooses on
+   validation the blend weights ``(model, transitions, recent)`` from a small grid;
+3. scores the model, the best blend and the best rule on valid (and test) through the
+   harness, picks the scorer ``auto`` will publish (the model unless another candidate
+   beats it on the early-stopping metric by more than ``MIN_GAIN``), and
+4. refits the priors on every split's pairs (and the decayed popularity as of the last
+   event) for the artifact: scoring runs after the test period, so it gets the freshest
+   rule the data allows; the weights chosen on validation carry over.
+
+Nothing here imports pyspark. Validation-time priors use train events only, so the
+selection never sees a validation target.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+
+from ..scoring.blend import (MODEL_ONLY, BlendTerms, BlendWeights, PriorTensors, Priors, blend_block,
+                             fit_priors, normalised, tie_break)
+from .baselines import PopularityBaseline, TransitionBaseline, training_pairs
+from .harness import evaluate, prediction_points
+from .metrics import DEFAULT_KS, MISS, RankingMetrics, ranks_of_targets
+
+log = logging.getLogger(__name__)
+
+MODEL_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
+RECENT_SHARES = (0.0, 0.5, 1.0)
+MIN_GAIN = 0.01
+"""``auto`` leaves the model only for a candidate at least 1% better (relative) on
+validation, so noise between near-equal scorers does not flip the published tables."""
+SELECTION_MAX_POINTS = 20000
+DECAY_PREFIX, TRAIN_DECAY_PREFIX = "decay_", "train_decay_"
+TIE_EPS = 1e-13
+
+
+def weight_grid() -> list[BlendWeights]:
+    """Every (model, transitions, recent) of the grid, model-only excluded."""
+    out = []
+    for wm in MODEL_WEIGHTS:
+        for share in RECENT_SHARES:
+            rest = 1.0 - wm
+            wr = round(rest * share, 6)
+            out.append(BlendWeights(wm, round(rest - wr, 6), wr))
+    return out
+
+
+class BlendScorer:
+    """Harness scorer of a blend (``weights.model == 0``: the rule alone, no model run)."""
+
+    def __init__(self, model, priors: Priors, weights: BlendWeights, device: str = "cpu"):
+        import torch
+
+        self.model, self.priors, self.weights, self.device = model, priors, weights, device
+        self.pt = PriorTensors(priors, device, torch.float64)
+        self.tb = torch.as_tensor(TIE_EPS * tie_break(priors.popularity), device=device)
+        self.states = None
+
+    def prepare(self, batch) -> None:
+        import torch
+
+        if self.weights.model <= 0:
+            return
+        with torch.no_grad():
+            t = {k: torch.as_tensor(np.array(batch[k]), device=self.device) for k in
+                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
+            self.states = self.model(t["input_items"].long(), t["input_event_types"].long(),
+                                     t["input_log_gaps"].float(), t["input_session_starts"].float())
+
+    def __call__(self, batch, rows, positions):
+        import torch
+
+        last = np.asarray(batch["input_items"])[rows, positions]
+        terms = BlendTerms(self.priors, self.weights, last, self.device, torch.float64)
+        n = self.priors.num_items
+        with torch.no_grad():
+            if self.weights.model > 0:
+                logits = self.model.score_all(self.states[torch.as_tensor(rows), torch.as_tensor(positions)]).double()
+            else:
+                logits = torch.zeros((len(rows), n), dtype=torch.float64, device=self.device)
+                logits[:, :2] = float("-inf")
+            lse = torch.logsumexp(logits, dim=1, keepdim=True)
+            return blend_block(logits, lse, terms, self.pt, 0, n) + self.tb
+
+
+def _priors_inputs(root: Path, num_items: int, prefix: str) -> dict[str, np.ndarray]:
+    """Decayed-popularity columns of item_stats (``{prefix}{h}d``), by column name."""
+    import pyarrow.parquet as pq
+
+    path = root / "item_stats"
+    if not path.exists():
+        return {}
+    names = pq.read_schema(next(p for p in sorted(path.rglob("*.parquet")))).names
+    cols = [c for c in names if c.startswith(prefix) and not (prefix == DECAY_PREFIX and c.startswith(TRAIN_DECAY_PREFIX))]
+    if not cols:
+        return {}
+    t = pq.read_table(path, columns=["item_index", *cols])
+    idx = t.column("item_index").to_numpy()
+    out = {}
+    for c in cols:
+        v = np.zeros(num_items, dtype=np.float64)
+        v[idx] = t.column(c).to_numpy()
+        out[c[len(prefix):]] = v
+    return out
+
+
+def _points(batches: Iterable[dict], max_points: int):
+    """(batch, rows, positions) of the first ``max_points`` counted targets."""
+    seen = 0
+    for batch in batches:
+        rows, positions = prediction_points(batch)
+        if len(rows) == 0:
+            continue
+        rows, positions = rows[:max_points - seen], positions[:max_points - seen]
+        yield batch, rows, positions
+        seen += len(rows)
+        if seen >= max_points:
+            return
+
+
+def _fixed_ranks(scores: np.ndarray, targets: np.ndarray, tb: np.ndarray) -> np.ndarray:
+    """Ranks of ``targets`` under one score vector shared by every point (a popularity rule)."""
+    s = scores + tb
+    s[:2] = -np.inf
+    order = np.sort(s)
+    t = s[targets]
+    ranks = (len(s) - np.searchsorted(order, t, side="right")).astype(np.int64) + 1
+    ranks[~np.isfinite(t)] = MISS
+    return ranks
+
+
+def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, recent_options: dict,
+                   max_points: int = SELECTION_MAX_POINTS, ks=DEFAULT_KS) -> tuple[BlendWeights, str, dict]:
+    """Grid search on (at most ``max_points`` points of) validation.
+
+    First the recent-popularity source (each alone, a fixed ranking), then every grid
+    point with it. Returns the best blend with a model share in (0, 1), the chosen
+    source, and the metric of every grid point (``"wm/wt/wr"`` keys) for the record.
+    ``recent_options``: name -> P_recent over the vocabulary ("popularity" always included).
+    Memory is one chunk of 512 points x the catalogue at a time.
+    """
+    import torch
+
+    batches = list(_points(batches, max_points))
+    if not batches:
+        raise ValueError("no validation points to choose the blend on; the valid split has no counted targets")
+    tb_np = TIE_EPS * tie_break(priors.popularity)
+    sources = sorted(recent_options)
+    src_acc = {k: RankingMetrics(ks=tuple(ks)) for k in sources}
+    for batch, rows, positions in batches:
+        targets = np.asarray(batch["target_items"])[rows, positions].astype(np.int64)
+        for k in sources:
+            src_acc[k].add(_fixed_ranks(np.array(recent_options[k], dtype=np.float64), targets, tb_np))
+    src_scores = {k: src_acc[k].result()[metric] for k in sources}
+    best_src = max(sources, key=lambda k: (src_scores[k], k == "popularity", k))
+    recent = torch.as_tensor(np.asarray(recent_options[best_src], dtype=np.float64))
+    tb = torch.as_tensor(tb_np)
+    pt = PriorTensors(priors, "cpu", torch.float64)
+    unit = BlendWeights(0.0, 1.0, 0.0, 1.0)
+    grid = weight_grid()
+    acc = [RankingMetrics(ks=tuple(ks)) for _ in grid]
+    seen = 0
+    model.eval()
+    for batch, rows, positions in batches:
+        with torch.no_grad():
+            t = {k: torch.as_tensor(np.array(batch[k])) for k in
+                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
+            states = model(t["input_items"].long(), t["input_event_types"].long(),
+                           t["input_log_gaps"].float(), t["input_session_starts"].float())
+            for s in range(0, len(rows), 512):
+                r, p = rows[s:s + 512], positions[s:s + 512]
+                last = np.asarray(batch["input_items"])[r, p]
+                targets = torch.as_tensor(np.asarray(batch["target_items"])[r, p].astype(np.int64))
+                logits = model.score_all(states[torch.as_tensor(r), torch.as_tensor(p)]).double()
+                excluded = torch.isneginf(logits)
+                p_model = torch.softmax(logits, dim=1)
+                zero = torch.zeros_like(logits)
+                p_trans = blend_block(zero, zero[:, :1], BlendTerms(priors, unit, last, "cpu", torch.float64),
+                                      pt, 0, priors.num_items)
+                for i, w in enumerate(grid):
+                    sc = w.model * p_model + w.transitions * p_trans + w.recent * recent + tb
+                    sc = torch.where(excluded, torch.full_like(sc, float("-inf")), sc)
+                    acc[i].add(ranks_of_targets(sc, targets))
+                seen += len(r)
+    table = {}
+    best, best_score = None, None
+    for w, a in zip(grid, acc):
+        score = a.result()[metric]
+        table[f"{w.model:g}/{w.transitions:g}/{w.recent:g}"] = score
+        if w.model > 0 and (best_score is None or score > best_score):
+            best, best_score = w, score
+    log.info("blend selection on %d validation points: recent prior %s (%s %.4f alone), best blend %s (%s %.4f)",
+             seen, best_src, metric, src_scores[best_src], best.to_dict(), metric, best_score)
+    return best, best_src, {"points": seen, "recent_sources": src_scores, "grid": table}
+
+
+def best_rule(table: dict) -> BlendWeights:
+    """The best grid point without the model (the rule: transitions and/or recent popularity)."""
+    cands = [(v, k) for k, v in table.items() if float(k.split("/")[0]) == 0.0]
+    _, key = max(cands, key=lambda x: (x[0], x[1]))
+    wm, wt, wr = (float(x) for x in key.split("/"))
+    return BlendWeights(wm, wt, wr)
+
+
+def pick(valid: dict, metric: str, min_gain: float = MIN_GAIN) -> str:
+    """``model`` unless blend or rule beats it by more than ``min_gain`` (relative)."""
+    model = valid["model"][metric]
+    best = max(("blend", "rule"), key=lambda k: valid[k][metric])
+    if valid[best][metric] > model * (1.0 + min_gain) and valid[best][metric] > model + 1e-12:
+        return best
+    return "model"
+
+
+def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: dict) -> tuple[bytes, dict]:
+    """Add ``baselines`` and ``selection`` to ``metrics``; return (priors.npz bytes, the
+    artifact's ``scorer`` record). ``cfg``: the TrainConfig (eval batch size, metric)."""
+    from ..training.loaders import read_split, to_url
+
+    import copy
+
+    model = copy.deepcopy(model).cpu().eval()  # selection runs on CPU, whatever device trained
+    from ..layout import fs
+
+    root = Path(fs.local_path(str(root)) or root)  # the pyarrow loader reads local windows
+    n = int(info["num_items"])
+    metric = cfg.early_stopping_metric
+    bs = cfg.eval_batch_size
+
+    def split(name: str):
+        return read_split(to_url(str(root / name)), bs)
+
+    src, dst = training_pairs(split("train"))
+    has_valid = int((info.get("targets") or {}).get("valid", 1)) > 0
+    splits = (["valid"] if has_valid else []) + (["test"] if cfg.evaluate_test else [])
+    base = {"popularity": PopularityBaseline(n, dst), "transitions": TransitionBaseline(n, src, dst)}
+    baselines: dict = {}
+    for s in splits:
+        baselines[s] = {name: evaluate(b, split(s))[0] for name, b in base.items()}
+        for name, m in baselines[s].items():
+            log.info("baseline %s on %s: %s", name, s, ", ".join(f"{k} {v:.4f}" for k, v in sorted(m.items())
+                                                              if isinstance(v, float)))
+    metrics["baselines"] = baselines
+    if not has_valid:
+        # A refit without a validation split (stage 1 with valid_start == test_start): nothing
+        # to choose a blend on, so 'auto' keeps the model; the priors still ship for 'blend'/'rule'.
+        log.warning("no validation split: no blend or rule selection; scorer='auto' publishes the model")
+        scorer = {"choice": "model", "metric": metric, "min_gain": MIN_GAIN, "blend": MODEL_ONLY.to_dict(),
+                  "rule": BlendWeights(0.0, 1.0, 0.0).to_dict(), "recent_prior": "popularity",
+                  "priors": "priors.npz", "valid": {}, "reason": "no validation split"}
+        metrics["selection"] = dict(scorer)
+        return fit_priors(n, src, dst).to_bytes(), scorer
+    model_valid, trans_valid = (metrics.get("valid") or {}).get(metric), baselines["valid"]["transitions"][metric]
+    if model_valid is not None and model_valid <= trans_valid:
+        log.warning("the model does not beat the item-transition baseline on validation: %s %.4f <= %.4f; "
+                    "scorer='auto' will publish the rule or a blend if it is better (see metrics.json 'selection')",
+                    metric, model_valid, trans_valid)
+
+    train_decay = _priors_inputs(root, n, TRAIN_DECAY_PREFIX)
+    fitted = fit_priors(n, src, dst)
+    recent_options = {"popularity": fitted.popularity,
+                      **{f"decay_{k}": normalised(v) for k, v in train_decay.items()}}
+    weights, recent_src, record = choose_weights(model, fitted, split("valid"), metric, recent_options)
+    rule = best_rule(record["grid"])
+    valid_priors = _with_recent(fitted, recent_options[recent_src], recent_src)
+    scored: dict = {}
+    for s in splits:
+        scored[s] = {"model": metrics["valid"] if s == "valid" else metrics.get("test"),
+                     "blend": evaluate(BlendScorer(model, valid_priors, weights), split(s))[0],
+                     "rule": evaluate(BlendScorer(model, valid_priors, rule), split(s))[0]}
+    if scored["valid"]["model"] is None:
+        scored["valid"]["model"] = evaluate(BlendScorer(model, valid_priors, MODEL_ONLY), split("valid"))[0]
+    choice = pick(scored["valid"], metric)
+    log.info("scorer selection on validation (%s): model %.4f, blend %.4f, rule %.4f -> auto publishes %s",
+             metric, scored["valid"]["model"][metric], scored["valid"]["blend"][metric],
+             scored["valid"]["rule"][metric], choice)
+
+    # The shipped priors: every split's pairs, decayed popularity as of the last event.
+    all_src, all_dst = [src], [dst]
+    for s in ("valid", "test"):
+        if (root / s).exists():
+            try:
+                a, b = training_pairs(split(s))
+                all_src.append(a)
+                all_dst.append(b)
+            except ValueError:
+                pass
+    decay = _priors_inputs(root, n, DECAY_PREFIX)
+    recent_counts = decay.get(recent_src[len("decay_"):]) if recent_src.startswith("decay_") else None
+    shipped = fit_priors(n, np.concatenate(all_src), np.concatenate(all_dst), recent_counts, recent_src)
+    scorer = {"choice": choice, "metric": metric, "min_gain": MIN_GAIN,
+              "blend": weights.to_dict(), "rule": rule.to_dict(), "recent_prior": recent_src,
+              "priors": "priors.npz", "valid": {k: v[metric] for k, v in scored["valid"].items()}}
+    metrics["selection"] = {**scorer, "scorers": scored, "grid": record}
+    return shipped.to_bytes(), scorer
+
+
+def _with_recent(p: Priors, recent: np.ndarray, source: str) -> Priors:
+    return Priors(p.indptr, p.successors, p.counts, p.popularity, recent, source)

@@ -1,0 +1,318 @@
+"""Rule priors shipped with the model artifact, and the blend of the model with them.
+
+Why: on small or sparse logs a first-order rule (which item followed the last one) can
+beat the recurrent model, and catalogues drift (items rise and fade). The published
+tables should never be worse than such a rule, and the score should follow time, while
+the GRU stays the interest model. So every artifact ships *priors* next to the weights,
+and scoring can publish (``ScoringConfig.scorer``):
+
+* ``model``: the model's scores (the dot products) as before;
+* ``rule``: the transition prior alone (what followed the user's last item in the
+  training log, smoothed with popularity), mixed with the recent-popularity prior when
+  validation preferred that;
+* ``blend``: a mixture in probability space of the three,
+  ``w_model * softmax(model) + w_trans * P(next | last item) + w_recent * P_recent``,
+  with weights chosen on the validation split at training time
+  (``evaluation.selection``) and stored in the artifact.
+
+``P(j | a) = (c(a, j) + smoothing * P_pop(j)) / (n(a) + smoothing)``: ``c`` are the
+transition counts (the top ``top_n`` successors of each item are kept, a sparse CSR
+table), ``n(a)`` their sum; an item never seen as a predecessor falls back to
+popularity. ``P_recent`` is a time-decayed popularity (stage 1's ``item_stats``) when
+the dataset has it, else plain popularity.
+
+The priors travel as one ``.npz`` of plain arrays (read with ``allow_pickle=False``),
+broadcast as bytes like the weights: no pickle, no Python object crosses the wire.
+This module needs numpy and torch only (training imports it; it never imports pyspark).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+PRIORS_FILE = "priors.npz"
+PAD_INDEX, UNKNOWN_INDEX = 0, 1
+SCORERS = ("model", "blend", "rule")
+PRIORS_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BlendWeights:
+    """Mixture weights (they sum to 1) and the popularity smoothing of the transition prior."""
+
+    model: float
+    transitions: float
+    recent: float
+    smoothing: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("model", "transitions", "recent"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"blend weight {name}={v} must be in [0, 1]")
+        if abs(self.model + self.transitions + self.recent - 1.0) > 1e-6:
+            raise ValueError(f"blend weights must sum to 1, got {self.model}+{self.transitions}+{self.recent}")
+        if self.smoothing <= 0:
+            raise ValueError(f"blend smoothing must be > 0, got {self.smoothing}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BlendWeights":
+        return cls(float(d["model"]), float(d["transitions"]), float(d["recent"]), float(d.get("smoothing", 1.0)))
+
+
+MODEL_ONLY = BlendWeights(1.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Rule priors over the model's vocabulary indexes (0 = pad and 1 = unknown get 0)."""
+
+    indptr: np.ndarray       # int64 (N + 1,): successors of item a are [indptr[a], indptr[a+1])
+    successors: np.ndarray   # int32: successor item indexes, best first
+    counts: np.ndarray       # float32: how often each successor followed a
+    popularity: np.ndarray   # float64 (N,): P_pop, sums to 1 over real items
+    recent: np.ndarray       # float64 (N,): P_recent, sums to 1 over real items
+    recent_source: str       # what P_recent is, e.g. "decay_7d" or "popularity"
+
+    @property
+    def num_items(self) -> int:
+        return len(self.popularity)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, format=np.array([PRIORS_FORMAT], dtype=np.int64), indptr=self.indptr,
+                 successors=self.successors, counts=self.counts, popularity=self.popularity,
+                 recent=self.recent, recent_source=np.array([self.recent_source]))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Priors":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            fmt = int(z["format"][0])
+            if fmt != PRIORS_FORMAT:
+                raise ValueError(f"{PRIORS_FILE} has format {fmt}, this code reads {PRIORS_FORMAT}; retrain the model")
+            return cls(z["indptr"].astype(np.int64), z["successors"].astype(np.int32),
+                       z["counts"].astype(np.float32), z["popularity"].astype(np.float64),
+                       z["recent"].astype(np.float64), str(z["recent_source"][0]))
+
+    def transition_terms(self, last_items: np.ndarray, smoothing: float):
+        """Per point: the popularity coefficient ``s / (n(a) + s)`` and the sparse part
+        ``(row, item, c(a, item) / (n(a) + s))`` of ``P(. | a)``."""
+        a = np.asarray(last_items, dtype=np.int64)
+        a = np.where((a >= 0) & (a < self.num_items), a, PAD_INDEX)
+        starts, ends = self.indptr[a], self.indptr[a + 1]
+        lens = ends - starts
+        csum = np.r_[0.0, np.cumsum(self.counts, dtype=np.float64)]
+        n_a = csum[ends] - csum[starts]
+        denom = n_a + smoothing
+        pop_coef = smoothing / denom
+        rows = np.repeat(np.arange(len(a)), lens)
+        offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        pos = np.repeat(starts, lens) + offs
+        vals = self.counts[pos].astype(np.float64) / denom[rows]
+        return pop_coef, rows, self.successors[pos].astype(np.int64), vals
+
+
+def normalised(counts: np.ndarray) -> np.ndarray:
+    p = np.asarray(counts, dtype=np.float64).copy()
+    p[[PAD_INDEX, UNKNOWN_INDEX]] = 0.0
+    p = np.clip(p, 0.0, None)
+    s = p.sum()
+    if s <= 0:  # nothing seen: uniform over real items
+        p[:] = 1.0
+        p[[PAD_INDEX, UNKNOWN_INDEX]] = 0.0
+        s = p.sum()
+    return p / s
+
+
+def fit_priors(num_items: int, src: np.ndarray, dst: np.ndarray, recent_counts: Optional[np.ndarray] = None,
+               recent_source: str = "popularity", top_n: int = 100) -> Priors:
+    """Priors from (previous item, next item) pairs; ``recent_counts`` (per index) is the
+    time-decayed popularity, or None to use plain popularity."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    ok = (src > UNKNOWN_INDEX) & (dst > UNKNOWN_INDEX) & (src < num_items) & (dst < num_items)
+    src, dst = src[ok], dst[ok]
+    pop = normalised(np.bincount(dst, minlength=num_items)[:num_items])
+    key = src * num_items + dst
+    uniq, cnt = np.unique(key, return_counts=True)
+    s, d = uniq // num_items, uniq % num_items
+    # best first per source: count descending, then popularity descending, then index
+    order = np.lexsort((d, -pop[d], -cnt, s))
+    s, d, cnt = s[order], d[order], cnt[order]
+    first = np.searchsorted(s, s, side="left")
+    keep = (np.arange(len(s)) - first) < top_n
+    s, d, cnt = s[keep], d[keep], cnt[keep]
+    indptr = np.searchsorted(s, np.arange(num_items + 1)).astype(np.int64)
+    recent = pop if recent_counts is None else normalised(np.asarray(recent_counts)[:num_items])
+    return Priors(indptr, d.astype(np.int32), cnt.astype(np.float32), pop, recent,
+                  "popularity" if recent_counts is None else recent_source)
+
+
+def tie_break(popularity: np.ndarray) -> np.ndarray:
+    """A value in [0, 0.5) that orders items by popularity, then by index (deterministic)."""
+    n = len(popularity)
+    order = np.lexsort((np.arange(n), popularity))
+    tb = np.empty(n, dtype=np.float64)
+    tb[order] = np.arange(n) / (2.0 * n)
+    return tb
+
+
+class BlendTerms:
+    """The per-user parts of the blend for one batch of users, as torch tensors on ``device``.
+
+    ``score = model_coef * softmax(logits) + pop_coef * P_pop + recent_coef * P_recent
+    + sparse(rows, cols, vals)``.
+    """
+
+    def __init__(self, priors: Priors, weights: BlendWeights, last_items: np.ndarray, device, dtype):
+        import torch
+
+        n = len(last_items)
+        pop_coef, rows, cols, vals = priors.transition_terms(last_items, weights.smoothing)
+        self.model_coef = torch.full((n, 1), weights.model, dtype=dtype, device=device)
+        self.pop_coef = torch.as_tensor(weights.transitions * pop_coef, dtype=dtype, device=device).view(n, 1)
+        self.recent_coef = weights.recent
+        self.rows = torch.as_tensor(rows, device=device)
+        self.cols = torch.as_tensor(cols, device=device)
+        self.vals = torch.as_tensor(weights.transitions * vals, dtype=dtype, device=device)
+        self.use_model = weights.model > 0
+
+
+class PriorTensors:
+    """The dense priors as tensors on one device (built once per worker / evaluation)."""
+
+    def __init__(self, priors: Priors, device, dtype, width: Optional[int] = None):
+        import torch
+
+        width = width or priors.num_items
+        pop = np.zeros(width)
+        rec = np.zeros(width)
+        pop[:priors.num_items] = priors.popularity
+        rec[:priors.num_items] = priors.recent
+        self.priors = priors
+        self.popularity = torch.as_tensor(pop, dtype=dtype, device=device)
+        self.recent = torch.as_tensor(rec, dtype=dtype, device=device)
+
+
+def blend_block(logits, lse, terms: BlendTerms, pt: PriorTensors, b0: int, b1: int):
+    """Blended scores of items ``[b0, b1)`` for every user of ``terms``: ``(n, b1 - b0)``.
+
+    ``logits``: the model's scores of those items (-inf for excluded ones); ``lse``: the
+    users' log-sum-exp of the logits over the whole catalogue (n, 1). Items whose logit is
+    -inf (padding, unknown, unavailable) stay -inf: a prior never brings them back.
+    """
+    import torch
+
+    dense = terms.pop_coef * pt.popularity[b0:b1] + terms.recent_coef * pt.recent[b0:b1]
+    out = terms.model_coef * torch.exp(logits - lse) + dense if terms.use_model else dense
+    if len(terms.cols):
+        sel = (terms.cols >= b0) & (terms.cols < b1)
+        if bool(sel.any()):
+            out.index_put_((terms.rows[sel], terms.cols[sel] - b0), terms.vals[sel], accumulate=True)
+    return torch.where(torch.isneginf(logits), logits, out)
+
+
+def weights_for(scorer_record: Optional[dict], choice: str) -> BlendWeights:
+    """The weights scoring uses for ``choice`` ('model', 'blend' or 'rule') from the
+    artifact's ``scorer`` record."""
+    if choice == "model" or scorer_record is None:
+        return MODEL_ONLY
+    return BlendWeights.from_dict(scorer_record[choice])
+
+
+def resolve_scorer(requested: str, artifact_url: str, manifest: dict) -> tuple[str, BlendWeights, Optional[bytes]]:
+    """(published scorer, its weights, priors.npz bytes or None) for ``ScoringConfig.scorer``.
+
+    ``auto`` follows the artifact's ``scorer.choice`` (chosen on validation at training
+    time); an artifact without one (trained before selection existed) publishes the model.
+    ``blend``/``rule`` need the artifact's priors and fail with the fix otherwise.
+    """
+    from ..config import ConfigError
+    from ..layout import fs
+
+    record = manifest.get("scorer") if isinstance(manifest.get("scorer"), dict) else None
+    if requested == "model":
+        return "model", MODEL_ONLY, None
+    if record is None:
+        if requested == "auto":
+            return "model", MODEL_ONLY, None
+        raise ConfigError(f"scorer={requested!r} needs the rule priors, but {artifact_url}/artifact.json has no "
+                          "'scorer' record (the model was trained before baselines/selection existed); retrain it "
+                          "or set scorer=model")
+    choice = record.get("choice", "model") if requested == "auto" else requested
+    if choice not in SCORERS:
+        raise ConfigError(f"{artifact_url}/artifact.json scorer.choice={choice!r} is not one of {SCORERS}; retrain")
+    if choice == "model":
+        return "model", MODEL_ONLY, None
+    url = fs.join(artifact_url, record.get("priors", PRIORS_FILE))
+    if not fs.is_file(url):
+        raise ConfigError(f"scorer={requested!r} ({choice}) needs {url}, which is missing; retrain or set scorer=model")
+    return choice, weights_for(record, choice), fs.read_bytes(url)
+
+
+def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, last_items: np.ndarray, k: int,
+                 consumed=None, batch_size: int = 256, item_block_size: int = 16384):
+    """Top-``k`` of the blend per row of ``vectors``: the same contract and determinism as
+    ``topk.blocked_topk`` (fixed ``batch_size`` rows per product, score descending then
+    index ascending, -1/-inf past the eligible items), in two passes over the item
+    blocks: the softmax normaliser first, then the blended scores."""
+    import torch
+
+    from .topk import GROUP, _block_topk, _consumed_pairs
+
+    n = vectors.shape[0]
+    num_items = items_aug.shape[0]
+    if num_items % GROUP:
+        raise ValueError(f"items_aug must have a multiple of {GROUP} rows; build it with augmented_items()")
+    item_block_size = max(GROUP, item_block_size - item_block_size % GROUP)
+    device = items_aug.device
+    dtype = items_aug.dtype
+    out_idx = np.full((n, k), -1, dtype=np.int32)
+    out_score = np.full((n, k), -np.inf, dtype=np.float32)
+    ones = torch.ones((batch_size, 1), dtype=dtype, device=device)
+    last_items = np.asarray(last_items, dtype=np.int64)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        rows = stop - start
+        v = torch.zeros((batch_size, vectors.shape[1]), dtype=dtype, device=device)
+        v[:rows] = vectors[start:stop].to(device=device, dtype=dtype)
+        v = torch.cat([v, ones], dim=1)
+        last = np.zeros(batch_size, dtype=np.int64)
+        last[:rows] = last_items[start:stop]
+        terms = BlendTerms(pt.priors, weights, last, device, dtype)
+        lse = torch.full((batch_size, 1), float("-inf"), dtype=dtype, device=device)
+        for b0 in range(0, num_items, item_block_size):
+            s = v @ items_aug[b0:min(b0 + item_block_size, num_items)].T
+            lse = torch.logaddexp(lse, torch.logsumexp(s, dim=1, keepdim=True))
+        mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)
+        best_s = torch.full((batch_size, 0), float("-inf"), dtype=dtype, device=device)
+        best_i = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
+        for b0 in range(0, num_items, item_block_size):
+            b1 = min(b0 + item_block_size, num_items)
+            s = blend_block(v @ items_aug[b0:b1].T, lse, terms, pt, b0, b1)
+            if mask_rows is not None:
+                sel = (mask_cols >= b0) & (mask_cols < b1)
+                s[mask_rows[sel], mask_cols[sel] - b0] = float("-inf")
+            bs, bi = _block_topk(s, k)
+            best_s = torch.cat([best_s, bs], dim=1)
+            best_i = torch.cat([best_i, bi + b0], dim=1)
+            if best_s.shape[1] > k:
+                best_s, pos = torch.topk(best_s, k, dim=1)
+                best_i = torch.gather(best_i, 1, pos)
+        s_np = best_s[:rows].float().cpu().numpy()
+        i_np = best_i[:rows].cpu().numpy()
+        order = np.lexsort((i_np, -s_np), axis=-1)
+        s_np = np.take_along_axis(s_np, order, axis=1)
+        i_np = np.take_along_axis(i_np, order, axis=1)
+        i_np = np.where(np.isneginf(s_np), -1, i_np)
+        w = s_np.shape[1]
+        out_idx[start:stop, :w] = i_np
+        out_score[start:stop, :w] = s_np
+    return out_idx, out_score

@@ -1,0 +1,142 @@
+"""The rule priors and the blend: fitted counts, bytes round trip, blended top-K against a
+dense computation by hand, the rule against the transition baseline, and the selection."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interest_tracker.evaluation.baselines import TransitionBaseline, training_pairs
+from interest_tracker.evaluation.harness import evaluate
+from interest_tracker.evaluation.selection import BlendScorer, best_rule, pick, weight_grid
+from interest_tracker.model import InterestModel, ModelConfig
+from interest_tracker.scoring.blend import (BlendWeights, Priors, PriorTensors, blended_topk, fit_priors,
+                                            weights_for)
+from interest_tracker.scoring.topk import augmented_items
+
+N = 10  # vocabulary: 0 pad, 1 unknown, items 2..9
+
+
+def _priors(top_n=100, recent=None):
+    #   2->3 (x3), 2->4 (x1), 3->4 (x2), 4->2 (x1), 5->9 (x1); unknown/pad pairs are dropped
+    src = np.array([2, 2, 2, 2, 3, 3, 4, 5, 1, 0])
+    dst = np.array([3, 3, 3, 4, 4, 4, 2, 9, 3, 3])
+    return fit_priors(N, src, dst, recent, "decay_7d", top_n=top_n)
+
+
+def test_priors_hold_counts_best_first_and_survive_bytes_without_pickle():
+    p = _priors()
+    assert p.successors[p.indptr[2]:p.indptr[3]].tolist() == [3, 4]
+    assert p.counts[p.indptr[2]:p.indptr[3]].tolist() == [3.0, 1.0]
+    assert p.indptr[6] - p.indptr[5] == 1 and p.indptr[10] == p.indptr[6]  # nothing after 6..9
+    # popularity over the 8 kept targets: 3 x3, 4 x3, 2 x1, 9 x1; pad/unknown get nothing
+    assert p.popularity[[0, 1, 2, 3, 4, 9]] == pytest.approx([0, 0, 1 / 8, 3 / 8, 3 / 8, 1 / 8])
+    assert p.recent_source == "popularity"  # no decayed counts given
+    q = Priors.from_bytes(p.to_bytes())
+    for f in ("indptr", "successors", "counts", "popularity", "recent"):
+        assert np.array_equal(getattr(p, f), getattr(q, f))
+    assert _priors(top_n=1).successors[0:2].tolist() == [3, 4]  # one successor per item: 2->3, 3->4
+    r = _priors(recent=np.arange(N, dtype=float))
+    assert r.recent_source == "decay_7d" and r.recent[9] == pytest.approx(9 / sum(range(2, N)))
+
+
+def test_transition_prior_is_smoothed_counts_and_falls_back_to_popularity():
+    p = _priors()
+    pop_coef, rows, cols, vals = p.transition_terms(np.array([2, 7]), smoothing=1.0)
+    # after 2: n = 4 -> P(3) = (3 + pop3) / 5, P(4) = (1 + pop4) / 5; after 7 (never a predecessor): popularity
+    assert pop_coef.tolist() == pytest.approx([1 / 5, 1.0])
+    assert rows.tolist() == [0, 0] and cols.tolist() == [3, 4] and vals.tolist() == pytest.approx([3 / 5, 1 / 5])
+
+
+def test_weights_validate_and_round_trip():
+    w = BlendWeights(0.5, 0.25, 0.25, 2.0)
+    assert BlendWeights.from_dict(w.to_dict()) == w
+    with pytest.raises(ValueError, match="sum to 1"):
+        BlendWeights(0.5, 0.5, 0.5)
+    assert weights_for({"blend": w.to_dict()}, "blend") == w and weights_for(None, "blend").model == 1.0
+    grid = weight_grid()
+    assert all(abs(g.model + g.transitions + g.recent - 1) < 1e-9 for g in grid)
+    assert {g.model for g in grid} >= {0.0, 0.5, 0.9} and 1.0 not in {g.model for g in grid}
+
+
+def _dense_blend(vectors, items_aug, priors, w, last):
+    """The blend computed the obvious way: full score matrix, softmax, priors added."""
+    v = torch.cat([vectors, torch.ones(len(vectors), 1)], dim=1).double()
+    logits = v @ items_aug.double().T
+    p = torch.softmax(logits, dim=1).numpy()
+    out = np.zeros_like(p)
+    for i, a in enumerate(last):
+        pop_coef, _, cols, vals = priors.transition_terms(np.array([a]), w.smoothing)
+        trans = pop_coef[0] * np.r_[priors.popularity, np.zeros(p.shape[1] - N)]
+        trans[cols] += vals
+        out[i] = w.model * p[i] + w.transitions * trans + w.recent * np.r_[priors.recent, np.zeros(p.shape[1] - N)]
+    out[~np.isfinite(logits.numpy())] = -np.inf
+    return out
+
+
+@pytest.mark.parametrize("weights", [BlendWeights(0.5, 0.3, 0.2), BlendWeights(0.0, 1.0, 0.0)])
+def test_blended_topk_equals_the_dense_blend_in_any_block_and_batch_size(weights):
+    torch.manual_seed(0)
+    priors = _priors(recent=np.r_[0, 0, np.linspace(1, 3, N - 2)])
+    vectors = torch.randn(7, 4)
+    excluded = np.zeros(N, dtype=bool)
+    excluded[[0, 1, 6]] = True  # pad, unknown, and an unavailable item
+    items_aug = augmented_items(torch.randn(N, 4), torch.randn(N) * 0.1, excluded)
+    last = np.array([2, 3, 4, 5, 7, 1, 2])
+    consumed = [np.array([3]), np.array([], dtype=np.int64), np.array([2, 4]), np.array([]), np.array([]),
+                np.array([]), np.array([9])]
+    dense = _dense_blend(vectors, items_aug, priors, weights, last)
+    for i, c in enumerate(consumed):
+        dense[i, c.astype(int)] = -np.inf
+    pt = PriorTensors(priors, "cpu", torch.float32, width=items_aug.shape[0])
+    k = 5
+    ref_idx, ref_s = None, None
+    for batch_size, block in ((8, 64), (2, 64), (3, 16)):
+        idx, s = blended_topk(vectors, items_aug, pt, weights, last, k, consumed, batch_size, block)
+        for i in range(len(vectors)):
+            want = np.sort(dense[i])[::-1][:k]  # the best k scores (items may tie at the boundary)
+            assert s[i] == pytest.approx(want, rel=1e-5)
+            assert s[i] == pytest.approx(dense[i, idx[i]], rel=1e-5)
+            assert 6 not in idx[i] and not set(consumed[i].tolist()) & set(idx[i].tolist())
+        if ref_idx is None:
+            ref_idx, ref_s = idx, s
+        assert np.array_equal(idx, ref_idx) and np.array_equal(s, ref_s)  # bitwise, whatever the batching
+
+
+def test_the_rule_ranks_like_the_transition_baseline_in_the_harness():
+    train = {"input_items": np.array([[2, 3, 2, 3, 4, 5]]), "target_items": np.array([[3, 2, 3, 4, 5, 0]]),
+             "target_mask": np.array([[1, 1, 1, 1, 1, 0]])}
+    src, dst = training_pairs([train])
+    rule = BlendScorer(None, fit_priors(8, src, dst), BlendWeights(0.0, 1.0, 0.0))
+    base = TransitionBaseline(8, src, dst)
+    b = {"input_items": np.array([[2, 3, 7, 5, 4]]), "target_items": np.array([[3, 4, 2, 6, 5]]),
+         "target_mask": np.array([[1, 1, 1, 1, 1]]), "window_id": np.array(["u:0"], dtype=object),
+         "input_event_types": np.ones((1, 5), dtype=np.int64), "input_log_gaps": np.zeros((1, 5), np.float32),
+         "input_session_starts": np.zeros((1, 5), dtype=np.int64)}
+    got, per = evaluate(rule, [b], ks=(1, 3, 5), stride=5)
+    want, per_base = evaluate(base, [b], ks=(1, 3, 5), stride=5)
+    assert per == per_base and got == want
+
+
+def test_blend_scorer_with_model_weight_one_ranks_like_the_model():
+    from interest_tracker.evaluation.harness import model_scorer
+
+    torch.manual_seed(1)
+    model = InterestModel(ModelConfig(num_items=8, num_event_types=2, hidden_size=4, embedding_dim=4)).eval()
+    b = {"input_items": np.array([[2, 3, 7, 5, 4]]), "target_items": np.array([[3, 4, 2, 6, 5]]),
+         "target_mask": np.array([[1, 1, 1, 1, 1]]), "window_id": np.array(["u:0"], dtype=object),
+         "input_event_types": np.ones((1, 5), dtype=np.int64), "input_log_gaps": np.zeros((1, 5), np.float32),
+         "input_session_starts": np.zeros((1, 5), dtype=np.int64)}
+    priors = fit_priors(8, np.array([2, 3]), np.array([3, 4]))
+    _, per = evaluate(BlendScorer(model, priors, BlendWeights(1.0, 0.0, 0.0)), [b], stride=5)
+    _, per_model = evaluate(model_scorer(model), [b], stride=5)
+    assert per == per_model
+
+
+def test_auto_keeps_the_model_unless_another_scorer_is_clearly_better():
+    m = "mrr@20"
+    assert pick({"model": {m: 0.30}, "blend": {m: 0.302}, "rule": {m: 0.1}}, m) == "model"  # < 1% better
+    assert pick({"model": {m: 0.30}, "blend": {m: 0.35}, "rule": {m: 0.1}}, m) == "blend"
+    assert pick({"model": {m: 0.03}, "blend": {m: 0.15}, "rule": {m: 0.19}}, m) == "rule"
+    assert pick({"model": {m: 0.0}, "blend": {m: 0.0}, "rule": {m: 0.0}}, m) == "model"
+    assert best_rule({"0/1/0": 0.2, "0/0.5/0.5": 0.25, "0.5/0.5/0": 0.9}) == BlendWeights(0.0, 0.5, 0.5)

@@ -140,3 +140,50 @@ def test_auto_keeps_the_model_unless_another_scorer_is_clearly_better():
     assert pick({"model": {m: 0.03}, "blend": {m: 0.15}, "rule": {m: 0.19}}, m) == "rule"
     assert pick({"model": {m: 0.0}, "blend": {m: 0.0}, "rule": {m: 0.0}}, m) == "model"
     assert best_rule({"0/1/0": 0.2, "0/0.5/0.5": 0.25, "0.5/0.5/0": 0.9}) == BlendWeights(0.0, 0.5, 0.5)
+
+
+def test_trust_in_the_model_fades_with_the_gap_and_its_share_moves_to_recent_popularity():
+    w = BlendWeights(0.6, 0.2, 0.2, 1.0, gap_half_life_days=1.0)
+    assert w.trust(np.array([0.0, 86400.0, 2 * 86400.0, np.nan])) == pytest.approx([1.0, 0.5, 0.25, 1.0])
+    assert BlendWeights(0.6, 0.2, 0.2).trust(np.array([1e9])) == 1.0  # half-life 0: no fading
+    assert BlendWeights.from_dict(w.to_dict()) == w
+    with pytest.raises(ValueError, match="gap_half_life_days"):
+        BlendWeights(1.0, 0.0, 0.0, 1.0, -1.0)
+    from interest_tracker.scoring.blend import BlendTerms
+
+    terms = BlendTerms(_priors(), w, np.array([2, 3]), "cpu", torch.float64, np.array([0.0, 86400.0]))
+    assert terms.model_coef.view(-1).tolist() == pytest.approx([0.6, 0.3])
+    assert terms.recent_coef.view(-1).tolist() == pytest.approx([0.2, 0.5])
+
+
+def test_blended_topk_with_gaps_equals_the_dense_blend_with_each_users_trust():
+    torch.manual_seed(3)
+    priors = _priors(recent=np.r_[0, 0, np.linspace(3, 1, N - 2)])
+    w = BlendWeights(0.7, 0.2, 0.1, 1.0, gap_half_life_days=0.5)
+    vectors = torch.randn(5, 4)
+    items_aug = augmented_items(torch.randn(N, 4), torch.randn(N) * 0.1, np.isin(np.arange(N), [0, 1]))
+    last = np.array([2, 3, 4, 5, 2])
+    gaps = np.array([0.0, 3600.0, 86400.0, 10 * 86400.0, np.nan])
+    pt = PriorTensors(priors, "cpu", torch.float32, width=items_aug.shape[0])
+    idx, s = blended_topk(vectors, items_aug, pt, w, last, 4, None, 2, 64, gaps)
+    trust = w.trust(gaps)
+    for i in range(5):
+        wi = BlendWeights(w.model * trust[i], w.transitions, w.recent + w.model * (1 - trust[i]))
+        dense = _dense_blend(vectors[i:i + 1], items_aug, priors, wi, last[i:i + 1])[0]
+        assert s[i] == pytest.approx(np.sort(dense)[::-1][:4], rel=1e-5)
+    # ten days away: the model's share is ~0, so the list is the priors' (transitions + recent)
+    rule = BlendWeights(0.0, 0.2, 0.8)
+    assert s[3] == pytest.approx(np.sort(_dense_blend(vectors[3:4], items_aug, priors, rule, last[3:4])[0])[::-1][:4],
+                                 rel=1e-4)
+
+
+def test_point_gaps_read_the_targets_time_gap_from_the_window():
+    from interest_tracker.evaluation.selection import point_gaps
+
+    b = {"input_items": np.array([[2, 3, 4, 5], [6, 7, 0, 0]]),
+         "input_log_gaps": np.log1p(np.array([[0.0, 10.0, 100.0, 1000.0], [0.0, 5.0, 0.0, 0.0]], dtype=np.float32))}
+    got = point_gaps(b, np.array([0, 0, 0, 1, 1]), np.array([0, 2, 3, 0, 1]))
+    # (0,0) -> event 1's gap 10 s; (0,2) -> 1000 s; (0,3): the target is past the window -> unknown;
+    # (1,0) -> 5 s; (1,1): no next event in the window -> unknown
+    assert got[:2] == pytest.approx([10.0, 1000.0], rel=1e-4) and np.isnan(got[2])
+    assert got[3] == pytest.approx(5.0, rel=1e-4) and np.isnan(got[4])

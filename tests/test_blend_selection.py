@@ -123,6 +123,7 @@ def test_auto_picks_the_model_where_the_model_must_win(model_world):
     assert manifest["scorer"]["priors"] == PRIORS_FILE and (art / PRIORS_FILE).is_file()
     assert sel["scorers"]["valid"]["model"]["mrr@20"] > sel["scorers"]["valid"]["rule"]["mrr@20"]
     assert set(sel["scorers"]["test"]) == {"model", "blend", "rule"}
+    assert set(sel["grid"]["gap_half_life_days"]) == {"0", "0.0416667", "1", "7", "30"}
 
 
 def test_auto_picks_the_rule_or_a_blend_on_tiny_sparse_data_and_warns(spark, tmp_path, caplog):
@@ -161,17 +162,19 @@ def _events(users: int, num_items: int, seed: int) -> list[dict]:
     return rows
 
 
-def _expected_top(art: Path, vectors: dict, events: list[dict], weights: BlendWeights | None, k: int) -> dict:
+def _expected_top(art: Path, vectors: dict, events: list[dict], weights: BlendWeights | None, k: int,
+                  as_of: dt.datetime | None = None) -> dict:
     """Each user's top-k computed densely from the model, the shipped priors and the weights."""
     model = load_model(art)
     with torch.no_grad():
         items = model.item_vectors().double()
         bias = model.output_bias.double()
     priors = Priors.from_bytes((art / PRIORS_FILE).read_bytes())
-    last, consumed = {}, {}
+    last, consumed, last_time = {}, {}, {}
     for e in sorted(events, key=lambda e: (e["event_time"], e["item_id"])):
         idx = int(e["item_id"][2:])
         last[e["user_id"]] = idx
+        last_time[e["user_id"]] = e["event_time"]
         consumed.setdefault(e["user_id"], set()).add(idx)
     out = {}
     for user, vec in vectors.items():
@@ -184,7 +187,11 @@ def _expected_top(art: Path, vectors: dict, events: list[dict], weights: BlendWe
             pop_coef, _, cols, vals = priors.transition_terms(np.array([last[user]]), weights.smoothing)
             trans = pop_coef[0] * priors.popularity
             trans[cols] += vals
-            s = weights.model * p + weights.transitions * trans + weights.recent * priors.recent
+            trust = 1.0
+            if as_of is not None and weights.gap_half_life_days > 0:
+                trust = 2 ** (-(as_of - last_time[user]).total_seconds() / (weights.gap_half_life_days * 86400))
+            s = (weights.model * trust * p + weights.transitions * trans
+                 + (weights.recent + weights.model * (1 - trust)) * priors.recent)
             s[:2] = -np.inf
         s[list(consumed[user])] = -np.inf
         out[user] = np.sort(s)[::-1][:k]
@@ -224,6 +231,34 @@ def test_published_tables_follow_the_choice(spark, tmp_path, request, world):
     if world == "model_world":  # 'model' forced publishes what 'auto' did
         forced, model_lists, _ = _score(spark, tmp_path, art.parent, events, tmp_path / "wm", scorer="model")
         assert forced.scorer == "model" and model_lists == lists
+
+
+def test_a_gap_aware_blend_follows_the_time_since_each_users_last_event(spark, tmp_path, model_world):
+    import shutil
+
+    from interest_tracker.layout.warehouse import Warehouse
+
+    _, art, _ = model_world
+    copy = tmp_path / "artifacts" / "v1"
+    shutil.copytree(art, copy)
+    (tmp_path / "artifacts" / "_LATEST").write_text("v1\n")
+    manifest = json.loads((copy / "artifact.json").read_text())
+    # half a day of half-life: users last seen at 01:00-01:12 keep about 1/4 of the model's share
+    w = BlendWeights(0.6, 0.2, 0.2, 1.0, gap_half_life_days=0.5)
+    manifest["scorer"].update(choice="blend", blend=w.to_dict())
+    (copy / "artifact.json").write_text(json.dumps(manifest))
+    events = _events(12, 24, seed=7)
+    write_events(spark, tmp_path / "stage1", RUN, events)
+    result, lists, vectors = _score(spark, tmp_path, tmp_path / "artifacts", events, tmp_path / "w", scorer="auto")
+    assert result.scorer == "blend"
+    as_of = dt.datetime.combine(RUN + dt.timedelta(days=1), dt.time())
+    want = _expected_top(copy, vectors, events, w, 5, as_of=as_of)
+    without = _expected_top(copy, vectors, events, w, 5)
+    for user, got in lists.items():
+        assert [s for _, s in got] == pytest.approx(list(want[user]), rel=1e-4, abs=1e-7)
+    assert any(not np.allclose(want[u], without[u], rtol=1e-3) for u in want)  # the gap mattered
+    extra = Warehouse(str(tmp_path / "w")).read_manifest(spark, RUN)["extra"]
+    assert extra["scorer"] == "blend"
 
 
 def test_blend_needs_an_artifact_with_priors(spark, tmp_path):

@@ -43,6 +43,8 @@ validation, so noise between near-equal scorers does not flip the published tabl
 SELECTION_MAX_POINTS = 20000
 DECAY_PREFIX, TRAIN_DECAY_PREFIX = "decay_", "train_decay_"
 TIE_EPS = 1e-13
+GAP_HALF_LIVES_DAYS = (0.0, 1.0 / 24, 1.0, 7.0, 30.0)
+"""Candidate half-lives of trust in the recurrent state (0 = trust does not fade)."""
 
 
 def weight_grid() -> list[BlendWeights]:
@@ -82,7 +84,8 @@ class BlendScorer:
         import torch
 
         last = np.asarray(batch["input_items"])[rows, positions]
-        terms = BlendTerms(self.priors, self.weights, last, self.device, torch.float64)
+        terms = BlendTerms(self.priors, self.weights, last, self.device, torch.float64,
+                           point_gaps(batch, rows, positions))
         n = self.priors.num_items
         with torch.no_grad():
             if self.weights.model > 0:
@@ -140,13 +143,64 @@ def _fixed_ranks(scores: np.ndarray, targets: np.ndarray, tb: np.ndarray) -> np.
     return ranks
 
 
+def point_gaps(batch: dict, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Seconds from each point's last input event to its target event (NaN when the target
+    lies past the window: the last slot of a full window).
+
+    This is the validation stand-in for scoring's "time since the user's last event": at a
+    point, the user comes back after this gap; scoring knows the gap up to the run date.
+    """
+    items = np.asarray(batch["input_items"])
+    gaps = np.asarray(batch["input_log_gaps"], dtype=np.float64)
+    nxt = np.asarray(positions) + 1
+    inside = nxt < items.shape[1]
+    out = np.full(len(rows), np.nan)
+    r, q = np.asarray(rows)[inside], nxt[inside]
+    present = items[r, q] != 0
+    vals = np.expm1(gaps[r, q])
+    out[np.flatnonzero(inside)[present]] = vals[present]
+    return out
+
+
+def _chunks(model, priors: Priors, batches: list, pt):
+    """Per chunk of at most 512 points: targets, gaps, excluded items, P_model and P(.|last)."""
+    import torch
+
+    unit = BlendWeights(0.0, 1.0, 0.0, 1.0)
+    with torch.no_grad():
+        for batch, rows, positions in batches:
+            t = {k: torch.as_tensor(np.array(batch[k])) for k in
+                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
+            states = model(t["input_items"].long(), t["input_event_types"].long(),
+                           t["input_log_gaps"].float(), t["input_session_starts"].float())
+            for s in range(0, len(rows), 512):
+                r, p = rows[s:s + 512], positions[s:s + 512]
+                last = np.asarray(batch["input_items"])[r, p]
+                targets = torch.as_tensor(np.asarray(batch["target_items"])[r, p].astype(np.int64))
+                logits = model.score_all(states[torch.as_tensor(r), torch.as_tensor(p)]).double()
+                zero = torch.zeros_like(logits)
+                p_trans = blend_block(zero, zero[:, :1], BlendTerms(priors, unit, last, "cpu", torch.float64),
+                                      pt, 0, priors.num_items)
+                yield targets, point_gaps(batch, r, p), torch.isneginf(logits), torch.softmax(logits, dim=1), p_trans
+
+
+def _ranks(w: BlendWeights, gaps, targets, excluded, p_model, p_trans, recent, tb):
+    import torch
+
+    trust = torch.as_tensor(np.array(np.broadcast_to(w.trust(gaps), (len(targets),)), dtype=np.float64)).view(-1, 1)
+    sc = (w.model * trust) * p_model + w.transitions * p_trans + (w.recent + w.model * (1 - trust)) * recent + tb
+    sc = torch.where(excluded, torch.full_like(sc, float("-inf")), sc)
+    return ranks_of_targets(sc, targets)
+
+
 def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, recent_options: dict,
                    max_points: int = SELECTION_MAX_POINTS, ks=DEFAULT_KS) -> tuple[BlendWeights, str, dict]:
     """Grid search on (at most ``max_points`` points of) validation.
 
     First the recent-popularity source (each alone, a fixed ranking), then every grid
-    point with it. Returns the best blend with a model share in (0, 1), the chosen
-    source, and the metric of every grid point (``"wm/wt/wr"`` keys) for the record.
+    point with it, then the gap half-life of the best blend (``GAP_HALF_LIVES_DAYS``, 0 =
+    off). Returns the best blend with a model share in (0, 1), the chosen source, and the
+    metric of every grid point (``"wm/wt/wr"`` keys) and gap option for the record.
     ``recent_options``: name -> P_recent over the vocabulary ("popularity" always included).
     Memory is one chunk of 512 points x the catalogue at a time.
     """
@@ -167,32 +221,14 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
     recent = torch.as_tensor(np.asarray(recent_options[best_src], dtype=np.float64))
     tb = torch.as_tensor(tb_np)
     pt = PriorTensors(priors, "cpu", torch.float64)
-    unit = BlendWeights(0.0, 1.0, 0.0, 1.0)
+    model.eval()
     grid = weight_grid()
     acc = [RankingMetrics(ks=tuple(ks)) for _ in grid]
     seen = 0
-    model.eval()
-    for batch, rows, positions in batches:
-        with torch.no_grad():
-            t = {k: torch.as_tensor(np.array(batch[k])) for k in
-                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
-            states = model(t["input_items"].long(), t["input_event_types"].long(),
-                           t["input_log_gaps"].float(), t["input_session_starts"].float())
-            for s in range(0, len(rows), 512):
-                r, p = rows[s:s + 512], positions[s:s + 512]
-                last = np.asarray(batch["input_items"])[r, p]
-                targets = torch.as_tensor(np.asarray(batch["target_items"])[r, p].astype(np.int64))
-                logits = model.score_all(states[torch.as_tensor(r), torch.as_tensor(p)]).double()
-                excluded = torch.isneginf(logits)
-                p_model = torch.softmax(logits, dim=1)
-                zero = torch.zeros_like(logits)
-                p_trans = blend_block(zero, zero[:, :1], BlendTerms(priors, unit, last, "cpu", torch.float64),
-                                      pt, 0, priors.num_items)
-                for i, w in enumerate(grid):
-                    sc = w.model * p_model + w.transitions * p_trans + w.recent * recent + tb
-                    sc = torch.where(excluded, torch.full_like(sc, float("-inf")), sc)
-                    acc[i].add(ranks_of_targets(sc, targets))
-                seen += len(r)
+    for targets, gaps, excluded, p_model, p_trans in _chunks(model, priors, batches, pt):
+        for i, w in enumerate(grid):
+            acc[i].add(_ranks(w, None, targets, excluded, p_model, p_trans, recent, tb))
+        seen += len(targets)
     table = {}
     best, best_score = None, None
     for w, a in zip(grid, acc):
@@ -200,9 +236,20 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
         table[f"{w.model:g}/{w.transitions:g}/{w.recent:g}"] = score
         if w.model > 0 and (best_score is None or score > best_score):
             best, best_score = w, score
-    log.info("blend selection on %d validation points: recent prior %s (%s %.4f alone), best blend %s (%s %.4f)",
-             seen, best_src, metric, src_scores[best_src], best.to_dict(), metric, best_score)
-    return best, best_src, {"points": seen, "recent_sources": src_scores, "grid": table}
+    options = [BlendWeights(best.model, best.transitions, best.recent, best.smoothing, h) for h in GAP_HALF_LIVES_DAYS]
+    gap_acc = [RankingMetrics(ks=tuple(ks)) for _ in options]
+    for targets, gaps, excluded, p_model, p_trans in _chunks(model, priors, batches, pt):
+        for i, w in enumerate(options):
+            gap_acc[i].add(_ranks(w, gaps, targets, excluded, p_model, p_trans, recent, tb))
+    gap_table = {f"{w.gap_half_life_days:g}": a.result()[metric] for w, a in zip(options, gap_acc)}
+    for w in options[1:]:  # a half-life must beat 'off' to be used
+        if gap_table[f"{w.gap_half_life_days:g}"] > max(best_score, gap_table["0"]) + 1e-12:
+            best, best_score = w, gap_table[f"{w.gap_half_life_days:g}"]
+    log.info("blend selection on %d validation points: recent prior %s (%s %.4f alone), best blend %s (%s %.4f); "
+             "by gap half-life (days): %s", seen, best_src, metric, src_scores[best_src], best.to_dict(), metric,
+             best_score, {k: round(v, 4) for k, v in gap_table.items()})
+    return best, best_src, {"points": seen, "recent_sources": src_scores, "grid": table,
+                            "gap_half_life_days": gap_table}
 
 
 def best_rule(table: dict) -> BlendWeights:

@@ -41,12 +41,20 @@ PRIORS_FORMAT = 1
 
 @dataclass(frozen=True)
 class BlendWeights:
-    """Mixture weights (they sum to 1) and the popularity smoothing of the transition prior."""
+    """Mixture weights (they sum to 1), the popularity smoothing of the transition prior, and
+    how fast trust in the recurrent state fades with the time since the user's last event.
+
+    With ``gap_half_life_days`` h > 0, a user whose last event is ``g`` days old gets
+    ``model * 2 ** (-g / h)`` for the model and the rest of the model's share moves to the
+    recent-popularity prior: after a long absence, what is popular now says more than the
+    state left by the last session (issue 13)."""
 
     model: float
     transitions: float
     recent: float
     smoothing: float = 1.0
+    gap_half_life_days: float = 0.0
+    """0 = the model's share does not depend on the gap."""
 
     def __post_init__(self) -> None:
         for name in ("model", "transitions", "recent"):
@@ -57,13 +65,24 @@ class BlendWeights:
             raise ValueError(f"blend weights must sum to 1, got {self.model}+{self.transitions}+{self.recent}")
         if self.smoothing <= 0:
             raise ValueError(f"blend smoothing must be > 0, got {self.smoothing}")
+        if self.gap_half_life_days < 0:
+            raise ValueError(f"blend gap_half_life_days must be >= 0, got {self.gap_half_life_days}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BlendWeights":
-        return cls(float(d["model"]), float(d["transitions"]), float(d["recent"]), float(d.get("smoothing", 1.0)))
+        return cls(float(d["model"]), float(d["transitions"]), float(d["recent"]), float(d.get("smoothing", 1.0)),
+                   float(d.get("gap_half_life_days", 0.0)))
+
+    def trust(self, gaps_s) -> np.ndarray | float:
+        """The share of ``model`` kept after ``gaps_s`` seconds without events (NaN: unknown, 1)."""
+        if self.gap_half_life_days <= 0 or gaps_s is None:
+            return 1.0
+        g = np.clip(np.asarray(gaps_s, dtype=np.float64), 0.0, None)
+        t = np.exp2(-g / (self.gap_half_life_days * 86400.0))
+        return np.where(np.isnan(t), 1.0, t)
 
 
 MODEL_ONLY = BlendWeights(1.0, 0.0, 0.0)
@@ -168,17 +187,20 @@ class BlendTerms:
     """The per-user parts of the blend for one batch of users, as torch tensors on ``device``.
 
     ``score = model_coef * softmax(logits) + pop_coef * P_pop + recent_coef * P_recent
-    + sparse(rows, cols, vals)``.
+    + sparse(rows, cols, vals)``; ``gaps_s``: seconds since each user's last event (for
+    ``weights.gap_half_life_days``), None when unknown.
     """
 
-    def __init__(self, priors: Priors, weights: BlendWeights, last_items: np.ndarray, device, dtype):
+    def __init__(self, priors: Priors, weights: BlendWeights, last_items: np.ndarray, device, dtype, gaps_s=None):
         import torch
 
         n = len(last_items)
         pop_coef, rows, cols, vals = priors.transition_terms(last_items, weights.smoothing)
-        self.model_coef = torch.full((n, 1), weights.model, dtype=dtype, device=device)
+        trust = np.broadcast_to(np.asarray(weights.trust(gaps_s), dtype=np.float64), (n,))
+        self.model_coef = torch.as_tensor(weights.model * trust, dtype=dtype, device=device).view(n, 1)
         self.pop_coef = torch.as_tensor(weights.transitions * pop_coef, dtype=dtype, device=device).view(n, 1)
-        self.recent_coef = weights.recent
+        self.recent_coef = torch.as_tensor(weights.recent + weights.model * (1.0 - trust), dtype=dtype,
+                                           device=device).view(n, 1)
         self.rows = torch.as_tensor(rows, device=device)
         self.cols = torch.as_tensor(cols, device=device)
         self.vals = torch.as_tensor(weights.transitions * vals, dtype=dtype, device=device)
@@ -258,7 +280,7 @@ def resolve_scorer(requested: str, artifact_url: str, manifest: dict) -> tuple[s
 
 
 def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, last_items: np.ndarray, k: int,
-                 consumed=None, batch_size: int = 256, item_block_size: int = 16384):
+                 consumed=None, batch_size: int = 256, item_block_size: int = 16384, gaps_s=None):
     """Top-``k`` of the blend per row of ``vectors``: the same contract and determinism as
     ``topk.blocked_topk`` (fixed ``batch_size`` rows per product, score descending then
     index ascending, -1/-inf past the eligible items), in two passes over the item
@@ -286,7 +308,11 @@ def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, la
         v = torch.cat([v, ones], dim=1)
         last = np.zeros(batch_size, dtype=np.int64)
         last[:rows] = last_items[start:stop]
-        terms = BlendTerms(pt.priors, weights, last, device, dtype)
+        gaps = None
+        if gaps_s is not None:
+            gaps = np.zeros(batch_size, dtype=np.float64)
+            gaps[:rows] = np.asarray(gaps_s, dtype=np.float64)[start:stop]
+        terms = BlendTerms(pt.priors, weights, last, device, dtype, gaps)
         lse = torch.full((batch_size, 1), float("-inf"), dtype=dtype, device=device)
         for b0 in range(0, num_items, item_block_size):
             s = v @ items_aug[b0:min(b0 + item_block_size, num_items)].T

@@ -127,7 +127,10 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     scorer, weights, priors = resolve_scorer(cfg.scorer, art.url, art.meta)
     blend = tuple(weights.to_dict().values()) if scorer != "model" else None
     log.info("scorer %s (requested %s)%s", scorer, cfg.scorer, f": weights {weights.to_dict()}" if blend else "")
-    fingerprint = settings_fingerprint(cfg, art.model_version, unavailable, scorer, blend)
+    gap_aware = scorer != "model" and weights.gap_half_life_days > 0
+    # A gap-aware blend changes with the run date for every user, so no list is carried over.
+    fingerprint = settings_fingerprint(cfg, art.model_version, unavailable, scorer,
+                                       blend + (run_date.isoformat(),) if gap_aware else blend)
     payload = spark.sparkContext.broadcast(build_payload(art, unavailable, scorer, blend, priors))
     vocab = spark.createDataFrame([(item, i) for i, item in enumerate(art.item_ids) if item is not None],
                                   VOCAB_SCHEMA)
@@ -179,6 +182,9 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
         else:
             log.info("recommendation settings changed since %s: rescoring every user from stored vectors", state_date)
             model_input = model_input.unionByName(_carried_input(unchanged))
+    if gap_aware:  # seconds from the user's last event to the end of the run date (UTC)
+        as_of = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp()
+        model_input = model_input.withColumn("since_last_s", F.lit(as_of) - F.col("last_event_time").cast("double"))
     scored = model_input.mapInPandas(score_fn, OUTPUT_SCHEMA)
     if carried is not None:
         scored = scored.unionByName(carried)

@@ -179,8 +179,9 @@ def score_frame(frame: pd.DataFrame, wm: WorkerModel, payload: ScoringPayload, w
 
         last = np.fromiter((wm.index_of.get(i, UNKNOWN_INDEX) for i in frame["last_item_id"]), dtype=np.int64,
                            count=n)
+        gaps = frame["since_last_s"].to_numpy(np.float64) if "since_last_s" in frame else None
         idx, scores = blended_topk(torch.from_numpy(vectors), wm.items_aug, wm.priors, BlendWeights(*payload.blend),
-                                   last, k, consumed, executor.score_batch_size, executor.item_block_size)
+                                   last, k, consumed, executor.score_batch_size, executor.item_block_size, gaps)
     ids = np.asarray(payload.item_ids, dtype=object)
     valid = idx >= 0
     rec_ids = [ids[idx[i, valid[i]]] for i in range(n)]

@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default="bench_output/prepare")
     p.add_argument("--driver-memory", default="4g")
     p.add_argument("--keep", action="store_true", help="keep the generated input for a rerun")
+    p.add_argument("--generate-only", action="store_true", help="only write the input (then rerun with --keep)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -128,6 +129,9 @@ def main(argv=None) -> int:
                               end_time="2026-11-28T23:00:00Z", seed=3)
         generate(spark, cfg).events.write.mode("overwrite").parquet(raw)
         log.info("generated input in %.0f s", time.time() - t)
+    if args.generate_only:
+        spark.stop()
+        return 0
     n = spark.read.parquet(raw).count()
     log.info("input: %d events, %d users; load average %s", n, users, os.getloadavg())
 

@@ -232,7 +232,8 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
         stride = sc.train_stride_ if split == "train" else sc.eval_stride_
         windows = sequences.build_windows(split_feats, split, sc.window_length, stride)
         url = io.join(seq_dir, split)
-        io.write_petastorm(windows, url, sc.window_length, sc.num_row_groups)
+        with sequences.hash_window_aggregation(spark):
+            io.write_petastorm(windows, url, sc.window_length, sc.num_row_groups)
         written = spark.read.parquet(url)
         agg = written.agg(F.count(F.lit(1)), F.sum("num_targets")).first()
         info["rows"][split] = int(agg[0])

@@ -13,6 +13,7 @@ small groups of at most L events, never one huge row.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from pyspark.sql import DataFrame, Window
@@ -59,6 +60,24 @@ def assign_splits(features: DataFrame, valid_start: dt.datetime, test_start: dt.
         "split_rank",
         F.when(split_time < _ts(valid_start), 0).when(split_time < _ts(test_start), 1).otherwise(2),
     )
+
+
+# Groups of (user, window) that one task's collect_list keeps in a hash map. Past Spark's
+# default (128) the aggregation falls back to sorting every exploded row; a group holds
+# at most L events, so 65,536 groups are a few tens of MB per task.
+WINDOW_GROUPS_PER_TASK = 65_536
+_FALLBACK = "spark.sql.objectHashAggregate.sortBased.fallbackThreshold"
+
+
+@contextlib.contextmanager
+def hash_window_aggregation(spark, groups_per_task: int = WINDOW_GROUPS_PER_TASK):
+    """Run the enclosed window writes with a hash (not sort) collect_list per (user, window)."""
+    previous = spark.conf.get(_FALLBACK)
+    spark.conf.set(_FALLBACK, str(groups_per_task))
+    try:
+        yield
+    finally:
+        spark.conf.set(_FALLBACK, previous)
 
 
 def build_windows(split_features: DataFrame, split: str, window_length: int, stride: int) -> DataFrame:

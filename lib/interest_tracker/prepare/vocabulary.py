@@ -36,7 +36,7 @@ def extend_vocabulary(events: DataFrame, previous: DataFrame | None, version: in
         (F.row_number().over(order) + F.lit(base)).cast("int").alias("item_index"),
         "first_seen",
         F.lit(version).cast("int").alias("vocab_version"),
-    )
+    ).persist()  # small (one row per new item); counted here and written by the caller from the cache
     n_new = added.count()
     vocab = added if previous is None else previous.unionByName(added)
     return vocab, n_new

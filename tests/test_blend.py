@@ -187,3 +187,44 @@ def test_point_gaps_read_the_targets_time_gap_from_the_window():
     # (1,0) -> 5 s; (1,1): no next event in the window -> unknown
     assert got[:2] == pytest.approx([10.0, 1000.0], rel=1e-4) and np.isnan(got[2])
     assert got[3] == pytest.approx(5.0, rel=1e-4) and np.isnan(got[4])
+
+
+class _NextItemModel(torch.nn.Module):
+    """A stand-in model that is sure the next item is ``last + 1`` and never the popular 11."""
+
+    def forward(self, items, types, gaps, starts):
+        return torch.nn.functional.one_hot(items, 12).float()
+
+    def score_all(self, states):
+        m = torch.zeros(12, 12)
+        for a in range(2, 11):
+            m[a, a + 1] = 10.0
+        m[:, 11] = -10.0
+        s = states @ m
+        s[:, :2] = float("-inf")
+        return s
+
+
+def test_selection_turns_the_gap_half_life_on_when_returning_users_follow_what_is_popular():
+    """Users who come back within a minute continue (last + 1, what the model knows); users
+    who come back after 30 days take the popular item 11. Only a blend whose trust in the
+    model fades with the gap gets both right."""
+    from interest_tracker.evaluation.selection import choose_weights
+
+    priors = fit_priors(12, np.array([2, 3, 4, 5, 6, 7, 8, 9]), np.array([11, 11, 11, 11, 11, 11, 11, 5]))
+    rows = []
+    for u in range(40):
+        a = 2 + u % 8
+        long_gap = u % 2 == 0
+        items = [a, 11 if long_gap else a + 1, 0, 0]
+        gaps = [0.0, np.log1p(30 * 86400.0 if long_gap else 60.0), 0.0, 0.0]
+        rows.append((items, gaps, [items[1], 0, 0, 0]))
+    batch = {"input_items": np.array([r[0] for r in rows]), "input_log_gaps": np.array([r[1] for r in rows]),
+             "target_items": np.array([r[2] for r in rows]), "target_mask": np.tile([1, 0, 0, 0], (40, 1)),
+             "input_event_types": np.ones((40, 4), dtype=np.int64),
+             "input_session_starts": np.zeros((40, 4), dtype=np.int64)}
+    best, src, record = choose_weights(_NextItemModel(), priors, [batch], "mrr@20",
+                                       {"popularity": priors.popularity})
+    gap = record["gap_half_life_days"]
+    assert gap["0"] < 0.9 and best.gap_half_life_days > 0 and gap[f"{best.gap_half_life_days:g}"] == 1.0
+    assert 0 < best.model < 1

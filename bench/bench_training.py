@@ -134,6 +134,7 @@ def main() -> int:
         if args.reference:
             r = reference_events_per_s(args.reference, args.reference_train, args.threads, args.epochs)
             results.setdefault("reference", []).append(r)
+            print(f"reference: {r['events_per_s']:,.0f} events/s", flush=True)
             rows.append(("GRU4Rec reference (official PyTorch), 1 process", r["events_per_s"], None))
         for label, extra in (("ours, 1 process, packed sequences (default)", {"pack_sequences": True}),
                              ("ours, 1 process, padded (pack_sequences=false)", {"pack_sequences": False}),
@@ -142,6 +143,7 @@ def main() -> int:
             r = training(args.dataset, out, epochs=args.epochs, threads=args.threads, **extra)
             results.setdefault(label, []).append(r)
             rows.append((label, r["events_per_s"], r))
+            print(f"{label}: {r['events_per_s']:,.0f} events/s, split {_split(r)}", flush=True)
 
     one = statistics.median(r["events_per_s"] for r in results["ours, 1 process, packed sequences (default)"])
     two = {}
@@ -154,6 +156,7 @@ def main() -> int:
             r = training(args.dataset, out, spark, launcher=launcher, num_proc=2, epochs=args.epochs,
                          threads=args.threads)
             two[launcher] = r
+            print(f"2 ranks {launcher}: {r['events_per_s']:,.0f} events/s, split {_split(r)}", flush=True)
             results[f"2 ranks {launcher}"] = r
     if args.loaders:
         results["loader_rows_per_s"] = {

@@ -178,7 +178,7 @@ def main(argv=None) -> int:
         "model_version": "tracking", "launcher": "local", "loader": "pyarrow", "epochs": args.epochs,
         "batch_size": 64, "learning_rate": 0.003, "scale_lr": False, "warmup_steps": 20, "patience": 2,
         "evaluate_test": False, "early_stopping_metric": "recall@20", "torch_threads": 2, "device": "cpu",
-        "model": {"hidden_size": args.dim, "embedding_dim": args.dim}})
+        "loss": "full", "optimizer": "adam", "model": {"hidden_size": args.dim, "embedding_dim": args.dim}})
     t = time.perf_counter()
     result = launch(tcfg)
     timings["train"] = time.perf_counter() - t

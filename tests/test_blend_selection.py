@@ -81,7 +81,7 @@ def _dataset(spark, root: Path, make, num_items: int, users: tuple[int, int, int
 def _train(dataset: Path, artifacts: Path, **kw) -> dict:
     base = dict(dataset=str(dataset), artifact_root=str(artifacts), model_version="v1", batch_size=16,
                 model={"hidden_size": 32, "embedding_dim": 32}, log_every_steps=1000, learning_rate=0.01,
-                warmup_steps=0, patience=20)
+                warmup_steps=0, patience=20, loss="full", optimizer="adam")
     base.update(kw)
     return train(to_dict(from_dict(TrainConfig, base)))
 

@@ -1,4 +1,5 @@
-"""Full and sampled softmax: exact values on tiny cases, and a 1M-item catalog trains."""
+"""Full and sampled softmax, BPR-max and Adagrad with momentum: exact values on tiny cases,
+and a 1M-item catalog trains."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from interest_tracker.model import InterestModel, ModelConfig
-from interest_tracker.training.losses import NegativeSampler, full_softmax_loss, sampled_softmax_loss
+from interest_tracker.training.losses import NegativeSampler, bpr_max_loss, full_softmax_loss, sampled_softmax_loss
+from interest_tracker.training.optim import AdagradMomentum
 
 
 def test_full_softmax_is_cross_entropy_without_reserved_items():
@@ -78,3 +80,50 @@ def test_one_million_item_catalog_trains_with_sampled_softmax():
     assert losses[-1] < losses[0]
     # what the full softmax would allocate for this batch alone: 320 x 1M floats = 1.28 GB of logits
     assert 320 * n_items * 4 > 1e9
+
+
+def test_bpr_max_matches_hand_computation():
+    torch.manual_seed(0)
+    v, E, b = torch.randn(3, 4), torch.randn(7, 4), torch.randn(7)
+    t = torch.tensor([2, 3, 2])
+    s = NegativeSampler(torch.tensor([0, 0, 5, 5, 5, 5, 5]), alpha=1.0)
+    got = bpr_max_loss(v, t, E, b, s, num_negatives=4, in_batch=True, reg=0.5, elu=1.0,
+                       generator=torch.Generator().manual_seed(3))
+    candidates = torch.cat([t, s.sample(4, torch.Generator().manual_seed(3))])
+    losses = []
+    for i in range(3):
+        pos = F.elu(v[i] @ E[t[i]] + b[t[i]])
+        neg = torch.stack([F.elu(v[i] @ E[j] + b[j]) for j in candidates if j != t[i]])  # own target: weight 0
+        w = torch.softmax(neg, 0)
+        losses.append(-torch.log((w * torch.sigmoid(pos - neg)).sum()) + 0.5 * (w * neg ** 2).sum())
+    assert torch.allclose(got, torch.stack(losses).mean(), atol=1e-5)
+
+
+def test_bpr_max_point_with_only_its_own_target_as_candidate_costs_nothing():
+    v, E, b = torch.ones(2, 2), torch.eye(4, 2), torch.zeros(4)
+    t = torch.tensor([2, 2])
+    s = NegativeSampler(torch.tensor([0, 0, 5, 0]), alpha=1.0)
+    loss = bpr_max_loss(v, t, E, b, s, num_negatives=4, in_batch=True)
+    assert torch.isfinite(loss) and float(loss) == 0.0
+
+
+def test_adagrad_momentum_matches_hand_computation():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = AdagradMomentum([p], lr=0.1, momentum=0.5, eps=1e-6)
+    grads = [torch.tensor([0.5, 1.0]), torch.tensor([-1.0, 2.0])]
+    acc, vel, expected = torch.zeros(2), torch.zeros(2), torch.tensor([1.0, -2.0])
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+        acc = acc + g * g
+        vel = 0.5 * vel - 0.1 * g / torch.sqrt(acc + 1e-6)
+        expected = expected + vel
+    assert torch.allclose(p.detach(), expected, atol=1e-6)
+    # momentum 0 is plain Adagrad (torch's, with the same eps and no initial accumulator)
+    q1, q2 = torch.nn.Parameter(torch.tensor([1.0, -2.0])), torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    o1, o2 = AdagradMomentum([q1], lr=0.1, eps=1e-10), torch.optim.Adagrad([q2], lr=0.1, eps=1e-10)
+    for g in grads:
+        q1.grad, q2.grad = g.clone(), g.clone()
+        o1.step()
+        o2.step()
+    assert torch.allclose(q1.detach(), q2.detach(), atol=1e-5)

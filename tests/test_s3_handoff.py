@@ -79,7 +79,8 @@ def s3_server(tmp_path_factory):
 def _cfg(dataset: Path, artifact_root: str, **kw) -> TrainConfig:
     base = dict(dataset=str(dataset), artifact_root=artifact_root,
                 model_version="v1", batch_size=16, epochs=2, model={"hidden_size": 8, "embedding_dim": 8},
-                log_every_steps=10, learning_rate=0.01, warmup_steps=0, loader="pyarrow", evaluate_test=False)
+                log_every_steps=10, learning_rate=0.01, warmup_steps=0, loader="pyarrow", evaluate_test=False,
+                loss="full", optimizer="adam")
     base.update(kw)
     return from_dict(TrainConfig, base)
 

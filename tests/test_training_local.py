@@ -31,7 +31,7 @@ DEVICE = os.environ.get("INTEREST_TRACKER_TEST_DEVICE", "cpu")
 def _cfg(dataset, artifacts, **kw) -> TrainConfig:
     base = dict(dataset=str(dataset), artifact_root=str(artifacts), model_version="v1", batch_size=16,
                 epochs=3, model={"hidden_size": 16, "embedding_dim": 16}, log_every_steps=10,
-                learning_rate=0.01, warmup_steps=0, patience=5, device=DEVICE)
+                learning_rate=0.01, warmup_steps=0, patience=5, device=DEVICE, loss="full", optimizer="adam")
     base.update(kw)
     return from_dict(TrainConfig, base)
 

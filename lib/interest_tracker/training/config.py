@@ -16,6 +16,10 @@ URL_SCHEMES = ("file", "hdfs", "viewfs", "s3", "s3a", "gs", "abfs", "abfss")
 LAUNCHERS = ("local", "horovod", "torch-distributor")
 LOADERS = ("petastorm", "pyarrow")
 LOSSES = ("full", "sampled", "bpr-max")
+# The defaults below are the setting chosen on yoochoose-100k (train_tr -> train_valid; see
+# docs/benchmarks.md, "yoochoose-100k through the jobs") and shipped as conf/train_yoochoose.json.
+DEFAULT_MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "tied_embeddings": True,
+                 "dropout": 0.4, "embedding_dropout": 0.3}
 METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")
 
 
@@ -58,34 +62,35 @@ class TrainConfig:
     its length, so padded positions cost nothing. The states at real positions are the same
     as without packing (the RNN is causal); only the arithmetic order may differ in the last bits."""
 
-    model: dict[str, Any] = field(default_factory=dict)
-    """``ModelConfig`` fields except ``num_items``/``num_event_types`` (read from the dataset)."""
-    loss: Literal["full", "sampled", "bpr-max"] = "full"
+    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    """``ModelConfig`` fields except ``num_items``/``num_event_types`` (read from the dataset).
+    A config that sets ``model`` replaces this whole dict (ModelConfig's own defaults fill the rest)."""
+    loss: Literal["full", "sampled", "bpr-max"] = "bpr-max"
     """``full`` softmax for small catalogs; ``sampled`` (popularity negatives + logQ +
     in-batch) for catalogs too big for a batch x catalog logit matrix; ``bpr-max``
     (GRU4Rec's ranking loss over the same candidates, see training/losses.py)."""
-    num_negatives: int = 1024
-    negative_alpha: float = 0.75
+    num_negatives: int = 2048
+    negative_alpha: float = 0.5
     """Negatives are drawn with probability proportional to ``train_count ** alpha``."""
     in_batch_negatives: bool = True
     bpr_reg: float = 1.0
     """``bpr-max`` only: weight of the L2 term on the softmax-weighted negative scores."""
-    score_elu: float = 0.0
+    score_elu: float = 0.5
     """``bpr-max`` only: pass scores through ELU(alpha) inside the loss (0 = off); monotone, so
     serving ranks are unchanged."""
 
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
-    """``adagrad`` is GRU4Rec's Adagrad with ``momentum`` (training/optim.py); ``sgd`` uses
-    momentum 0.9 unless ``momentum`` is set."""
+    """``adagrad`` is GRU4Rec's Adagrad with ``momentum`` (training/optim.py); ``sgd`` uses momentum 0.9."""
     momentum: float = 0.0
+    """``adagrad`` only: momentum on the Adagrad step (0 = plain Adagrad)."""
     learning_rate: float = 0.002
     """Per-worker base rate; multiplied by the number of workers when ``scale_lr``."""
     scale_lr: bool = True
-    warmup_steps: int = 100
+    warmup_steps: int = 0
     """Linear warmup from ``learning_rate`` to the scaled rate over this many steps."""
     weight_decay: float = 0.0
     grad_clip: float = 5.0
-    batch_size: int = 128
+    batch_size: int = 32
     """Windows per step per rank."""
     epochs: int = 10
     steps_per_epoch: int = 0

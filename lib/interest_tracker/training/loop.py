@@ -113,8 +113,7 @@ def _optimizer(cfg, params):
         from .optim import AdagradMomentum
 
         return AdagradMomentum(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum or 0.9,
-                           weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
 def learning_rate(cfg, step: int, world: int) -> float:

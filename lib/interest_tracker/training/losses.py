@@ -7,6 +7,10 @@ negatives) and a shared set of popularity-sampled negatives, with the logQ corre
 (subtract the log of each candidate's sampling probability) so the estimate stays
 unbiased for popular items. Its memory is ``points x (points + negatives)``,
 independent of the catalog, which is what lets a 1M-item catalog train.
+``bpr_max_loss`` is GRU4Rec's ranking loss (Hidasi & Karatzoglou, CIKM 2018) over the
+same candidate set: the positive must beat the negatives, each weighted by its softmax
+among the negatives, so the hardest negatives dominate; an L2 term on the weighted
+negative scores keeps them from drifting up.
 """
 from __future__ import annotations
 
@@ -88,3 +92,39 @@ def sampled_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vect
     cand_logits = cand_logits.masked_fill(hits, float("-inf"))
     logits = torch.cat([pos_logit.unsqueeze(1), cand_logits], dim=1)
     return F.cross_entropy(logits, torch.zeros_like(targets))
+
+
+def _candidates(targets: torch.Tensor, sampler: NegativeSampler, num_negatives: int, in_batch: bool,
+                generator: torch.Generator | None) -> torch.Tensor:
+    negatives = sampler.sample(num_negatives, generator).to(targets.device)
+    return torch.cat([targets, negatives]) if in_batch else negatives
+
+
+def bpr_max_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vectors: torch.Tensor,
+                 item_bias: torch.Tensor, sampler: NegativeSampler, num_negatives: int,
+                 in_batch: bool = True, reg: float = 1.0, elu: float = 0.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mean BPR-max loss; candidates = [batch targets (``in_batch``), sampled negatives].
+
+    Per point: ``-log(sum_j s_j * sigmoid(r_pos - r_j)) + reg * sum_j s_j * r_j**2`` with
+    ``s = softmax(r_neg)``. Candidates equal to the point's own target get weight 0.
+    ``elu > 0`` passes scores through ELU(alpha=elu) first, as the reference does (scores
+    stay monotone in the model's logits, so ranking at serving time is unchanged). No logQ
+    correction: the softmax weighting already focuses on the relevant negatives.
+    """
+    candidates = _candidates(targets, sampler, num_negatives, in_batch, generator)
+    pos = (vectors * item_vectors[targets]).sum(-1) + item_bias[targets]
+    neg = vectors @ item_vectors[candidates].T + item_bias[candidates]
+    if elu > 0:
+        pos, neg = F.elu(pos, alpha=elu), F.elu(neg, alpha=elu)
+    hits = candidates.unsqueeze(0) == targets.unsqueeze(1)
+    log_w = torch.log_softmax(neg.masked_fill(hits, float("-inf")), dim=1)
+    # A point whose every candidate is its own target has nothing to rank against: loss 0.
+    empty = hits.all(dim=1)
+    log_w = torch.where(empty.unsqueeze(1), torch.zeros_like(log_w), log_w)
+    w = log_w.exp().masked_fill(hits, 0.0)
+    rank_term = -torch.logsumexp((log_w + F.logsigmoid(pos.unsqueeze(1) - neg)).masked_fill(hits, float("-inf")),
+                                 dim=1)
+    rank_term = torch.where(empty, torch.zeros_like(rank_term), rank_term)
+    reg_term = (w * neg.masked_fill(hits, 0.0).pow(2)).sum(1)
+    return (rank_term + reg * reg_term).mean()

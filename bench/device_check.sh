@@ -7,8 +7,8 @@
 #   1. here (the CPU machine with .venv, Spark and ../shared/data), build what travels:
 #        bench/device_check.sh prepare .device_check
 #      -> .device_check/test_dataset  stage-1 output of the training tests' fixture (tests/conftest.py)
-#         .device_check/yoochoose     stage-1 windows of yoochoose-100k train_full/train_valid/test
-#                                     (the windows bench/eval_yoochoose.py --stage final builds)
+#         .device_check/yoochoose     stage 1's output for yoochoose-100k, final protocol (train_full ->
+#                                     test; bench/eval_yoochoose.py --stage final --prepare-only)
 #         (about 4 MB; .device_check/ is git-ignored through .git/info/exclude; add a wheels/
 #          folder there if the GPU machine lacks a package, see below)
 #   2. on the GPU machine (the device tool: carry [".device_check"]):
@@ -19,8 +19,9 @@
 # what is missing from DIR/wheels (pip --no-index), then:
 #   a. the training and device tests with INTEREST_TRACKER_TEST_DEVICE=cuda (the tests that
 #      need Spark skip themselves there; the CPU machine runs them);
-#   b. trains yoochoose-100k on the GPU for a fixed number of epochs with the tuned config of
-#      docs/benchmarks.md and prints events/s and test Recall@20 / MRR@20 beside the CPU figures;
+#   b. trains yoochoose-100k on the GPU with conf/train_yoochoose.json (its fixed epochs, the
+#      tuned config) and prints events/s and test Recall@20 / MRR@20, to compare with the CPU
+#      final run of docs/benchmarks.md; then 1 epoch at batch 256 in bf16 (throughput only);
 #   c. bench/bench_scoring_gpu.py: the predict function's compute against a GPU matmul bound.
 # Every step has its own time limit; the whole script stops at 460 s.
 set -uo pipefail
@@ -35,25 +36,18 @@ if [ "$mode" = prepare ]; then
   set -e
   py="$here/.venv/bin/python"
   mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  cd "$here"
   grep -qx "/$(basename "$dir")/" "$here/.git/info/exclude" 2>/dev/null || echo "/$(basename "$dir")/" >> "$here/.git/info/exclude"
   tmp="$(mktemp -d /tmp/device_check.XXXXXX)"
   log "building the training tests' fixture dataset through stage 1 (pytest, Spark local mode)"
   (cd "$here" && "$py" -m pytest tests/test_training_data.py -q -x --basetemp="$tmp/pt" \
       -k dataset_info_matches >/dev/null)
   rm -rf "$dir/test_dataset" "$dir/yoochoose"
-  cp -r "$tmp/pt/training_dataset0/out/sequences/run_date=2026-11-28" "$dir/test_dataset"
-  log "building yoochoose-100k windows (train_full / train_valid / test) with stage 1's builder"
-  "$py" - "$dir/yoochoose" <<'EOF'
-import sys
-from pathlib import Path
-repo = Path.cwd()
-sys.path[:0] = [str(repo / "bench"), str(repo / "lib")]
-import eval_yoochoose as ey
-from interest_tracker.spark import get_session
-spark = get_session("device-check-prepare", master="local[2]")
-ey.build_dataset(spark, Path(sys.argv[1]), "train_full", "train_valid", "test")
-spark.stop()
-EOF
+  cp -r "$(ls -d "$tmp"/pt/training_dataset0/out/sequences/run_date=* | head -1)" "$dir/test_dataset"
+  log "running stage 1 on yoochoose-100k, final protocol (bench/eval_yoochoose.py --prepare-only)"
+  "$py" bench/eval_yoochoose.py --stage final --out "$tmp/yc" --prepare-only ${DATA:+--data "$DATA"} >/dev/null
+  cp -r "$(ls -d "$tmp"/yc/prepared_final*/sequences/run_date=* | head -1)" "$dir/yoochoose"
   rm -rf "$tmp"
   du -sh "$dir"/*
   exit 0
@@ -101,23 +95,21 @@ tests_rc=$?
 log "tests exit code $tests_rc ($(left) s left)"
 
 # ---- b. yoochoose-100k on the GPU: fixed epochs, tuned config (docs/benchmarks.md, Stage 2)
-log "b. yoochoose-100k train_full -> test on the GPU, 9 epochs"
+log "b. yoochoose-100k train_full -> test on the GPU (conf/train_yoochoose.json)"
 timeout $(( $(left) - 70 )) "$py" - "$(cd "$dir/yoochoose" && pwd)" <<'EOF'
 import json, statistics, sys, tempfile, time
-from interest_tracker.config import from_dict, to_dict
+from interest_tracker.config import load, to_dict
 from interest_tracker.logs import setup_logging
 from interest_tracker.training.config import TrainConfig
 from interest_tracker.training.loop import train
 setup_logging("WARNING")
-base = {"dataset": sys.argv[1], "launcher": "local", "loader": "pyarrow", "device": "cuda",
-        "model": {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "event_type_dim": 4,
-                  "dropout": 0.4, "embedding_dropout": 0.3},
-        "loss": "full", "optimizer": "adam", "learning_rate": 0.002, "warmup_steps": 0, "batch_size": 32,
-        "epochs": 9, "keep_best": False, "patience": 100, "seed": 1, "log_every_steps": 10**6, "resume": False}
-runs = [("batch 32, fp32", {}), ("batch 256, bf16, 1 epoch (throughput only)",
-        {"batch_size": 256, "precision": "bf16", "epochs": 1, "evaluate_test": False})]
+runs = [("conf/train_yoochoose.json, fp32", []),
+        ("batch 256, bf16, 1 epoch (throughput only)", ["batch_size=256", "precision=bf16", "epochs=1",
+                                                        "evaluate_test=false"])]
 for label, extra in runs:
-    cfg = from_dict(TrainConfig, {**base, **extra, "artifact_root": tempfile.mkdtemp()})
+    cfg = load(TrainConfig, "conf/train_yoochoose.json",
+               [f"dataset={sys.argv[1]}", f"artifact_root={tempfile.mkdtemp()}", "device=cuda", "loader=pyarrow",
+                "resume=false", "log_every_steps=1000000", *extra])
     t = time.perf_counter()
     out = train(to_dict(cfg))
     m = out["metrics"]
@@ -127,7 +119,7 @@ for label, extra in runs:
           f"time split epoch 1 {json.dumps({k: round(v, 2) for k, v in m['history'][-1]['time_split_s'].items()})}")
     if "test" in m:
         print(f"GPU {label}: test Recall@20 {m['test']['recall@20']:.4f}  MRR@20 {m['test']['mrr@20']:.4f}  "
-              f"(CPU, docs/benchmarks.md 'Final run': Recall@20 0.6989  MRR@20 0.3667)")
+              "(compare: the CPU final run in docs/benchmarks.md, same config)")
 EOF
 log "training exit code $? ($(left) s left)"
 

@@ -90,8 +90,10 @@ def training(dataset: str, out: Path, spark=None, launcher: str = "local", num_p
     points = sum(h["events_per_s"] * h["seconds"] for h in hist)
     split = {k: sum(h["time_split_s"][k] for h in hist) for k in hist[0]["time_split_s"]}
     steps = sum(h["steps"] for h in hist)
+    valid = hist[-1].get("valid") or {}
     return {"events_per_s": points / in_loop, "train_seconds": in_loop, "wall_seconds": wall, "steps": steps,
-            "points": points, "world": res.get("world_size", 1), "time_split_s": split}
+            "points": points, "world": res.get("world_size", 1), "time_split_s": split,
+            "valid_recall20": valid.get("recall@20"), "valid_mrr20": valid.get("mrr@20")}
 
 
 def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, pool: str) -> float:
@@ -143,7 +145,8 @@ def main() -> int:
             r = training(args.dataset, out, epochs=args.epochs, threads=args.threads, **extra)
             results.setdefault(label, []).append(r)
             rows.append((label, r["events_per_s"], r))
-            print(f"{label}: {r['events_per_s']:,.0f} events/s, split {_split(r)}", flush=True)
+            print(f"{label}: {r['events_per_s']:,.0f} events/s, split {_split(r)}, after {args.epochs} epoch(s) "
+                  f"valid Recall@20 {r['valid_recall20']} MRR@20 {r['valid_mrr20']}", flush=True)
 
     one = statistics.median(r["events_per_s"] for r in results["ours, 1 process, packed sequences (default)"])
     two = {}

@@ -8,7 +8,10 @@ the tables must never be worse than a simple rule. After training, rank 0 calls
    (previous item, next item) pairs and scores them on valid and test with the same
    harness as the model (``metrics["baselines"][split][name]``, the model's metric names);
 2. fits the rule priors (``scoring.blend``) on the same train pairs and chooses on
-   validation the blend weights ``(model, transitions, recent)`` from a small grid;
+   validation the recent-popularity prior (plain popularity or one of stage 1's
+   ``train_decay_{h}d`` columns), the blend weights ``(model, transitions, recent)`` from
+   a small grid, and the half-life after which trust in the model fades with the time
+   since the user's last event (issue 13);
 3. scores the model, the best blend and the best rule on valid (and test) through the
    harness, picks the scorer ``auto`` will publish (the model unless another candidate
    beats it on the early-stopping metric by more than ``MIN_GAIN``), and
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 import numpy as np
 

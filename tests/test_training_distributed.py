@@ -86,7 +86,7 @@ def _equal_point_batches(dataset):
     return [[{k: v[rows[s, r]] for k, v in arrays.items()} for r in range(2)] for s in range(STEPS)]
 
 
-def _build(cfg_dict: dict, num_items: int, seed: int):
+def _build(cfg_dict: dict, sizes: tuple[int, int], seed: int):
     """The production model, objective and optimizer for ``cfg_dict`` (seeded per rank)."""
     import torch
 
@@ -95,7 +95,7 @@ def _build(cfg_dict: dict, num_items: int, seed: int):
 
     cfg = from_dict(TrainConfig, cfg_dict)
     torch.manual_seed(seed)
-    model = InterestModel(cfg.model_config(num_items, 2))
+    model = InterestModel(cfg.model_config(*sizes))
     objective = _objective(model, cfg, None)
     return cfg, model, objective, _optimizer(cfg, objective.parameters())
 
@@ -111,7 +111,7 @@ def _train_steps(module, optimizer, model, batches) -> None:
         _step(optimizer, model, 0.0, None)
 
 
-def _rank_worker(rank, world, port, cfg_dict, num_items, batches, out_dir):
+def _rank_worker(rank, world, port, cfg_dict, sizes, batches, out_dir):
     """One rank: the production TorchDistComm (Gloo, DDP), seeded differently from the other rank."""
     import torch
 
@@ -121,7 +121,7 @@ def _rank_worker(rank, world, port, cfg_dict, num_items, batches, out_dir):
     from interest_tracker.training.distributed import make_comm
 
     comm = make_comm("torch-distributor", "cpu")
-    cfg, model, objective, optimizer = _build(cfg_dict, num_items, seed=100 + rank)
+    cfg, model, objective, optimizer = _build(cfg_dict, sizes, seed=100 + rank)
     module, optimizer = comm.wrap(objective, optimizer)
     _train_steps(module, optimizer, model, [step[rank] for step in batches])
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, os.path.join(out_dir, f"r{rank}.pt"))
@@ -140,11 +140,18 @@ def test_two_ranks_equal_one_rank_on_the_concatenated_batch(training_dataset, tm
     import torch
     import torch.multiprocessing as mp
 
-    num_items = int(json.loads((training_dataset / "dataset_info.json").read_text())["num_items"])
+    info = json.loads((training_dataset / "dataset_info.json").read_text())
+    sizes = (int(info["num_items"]), int(info["num_event_types"]))
     batches = _equal_point_batches(training_dataset)
     cfg_dict = to_dict(_step_cfg(training_dataset))
-    mp.start_processes(_rank_worker, args=(2, _free_port(), cfg_dict, num_items, batches, str(tmp_path)),
-                       nprocs=2, join=True, start_method="spawn")
+    for attempt in range(3):  # the free port can be taken before rank 0 binds it on a busy machine
+        try:
+            mp.start_processes(_rank_worker, args=(2, _free_port(), cfg_dict, sizes, batches, str(tmp_path)),
+                               nprocs=2, join=True, start_method="spawn")
+            break
+        except mp.ProcessRaisedException as e:
+            if "EADDRINUSE" not in str(e) or attempt == 2:
+                raise
     r0 = torch.load(tmp_path / "r0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "r1.pt", weights_only=True)
     assert all(torch.equal(r0[k], r1[k]) for k in r0)  # seeds 100 and 101, yet identical: the broadcast
@@ -153,7 +160,7 @@ def test_two_ranks_equal_one_rank_on_the_concatenated_batch(training_dataset, tm
         """One process from rank 0's initial state, on the concatenated batches; ``scale``
         multiplies the learning rate (2.0 = what summed gradients would do)."""
         d = {**cfg_dict, "learning_rate": cfg_dict["learning_rate"] * scale}
-        _, model, objective, optimizer = _build(d, num_items, seed=100)
+        _, model, objective, optimizer = _build(d, sizes, seed=100)
         joined = [{k: np.concatenate([step[0][k], step[1][k]]) for k in step[0]} for step in batches]
         _train_steps(objective, optimizer, model, joined)
         return model.state_dict()

@@ -19,8 +19,12 @@ def _job():
 
 
 def test_demo_config_loads_and_overrides_apply():
+    import json
+
     cfg = load(ScoringConfig, REPO / "conf" / "score_demo.json", ["mode=full", "executor.device=gpu", "top_k=50"])
-    assert (cfg.mode, cfg.executor.device, cfg.top_k, cfg.show_users) == ("full", "gpu", 50, 5)
+    shown = json.loads((REPO / "conf" / "score_demo.json").read_text())["show_users"]  # the demo's own choice
+    assert (cfg.mode, cfg.executor.device, cfg.top_k, cfg.show_users) == ("full", "gpu", 50, shown)
+    assert cfg.scorer == "auto"  # the shipped default: what validation chose (scoring/blend.py)
 
 
 def test_bad_config_exits_with_config_error_before_spark(monkeypatch):

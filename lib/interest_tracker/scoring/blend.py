@@ -27,6 +27,7 @@ This module needs numpy and torch only (training imports it; it never imports py
 """
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -103,6 +104,12 @@ class Priors:
     def num_items(self) -> int:
         return len(self.popularity)
 
+    @functools.cached_property
+    def totals(self) -> np.ndarray:
+        """n(a): the kept successor counts of each item, summed (computed once per worker)."""
+        csum = np.r_[0.0, np.cumsum(self.counts, dtype=np.float64)]
+        return csum[self.indptr[1:]] - csum[self.indptr[:-1]]
+
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         np.savez(buf, format=np.array([PRIORS_FORMAT], dtype=np.int64), indptr=self.indptr,
@@ -127,9 +134,7 @@ class Priors:
         a = np.where((a >= 0) & (a < self.num_items), a, PAD_INDEX)
         starts, ends = self.indptr[a], self.indptr[a + 1]
         lens = ends - starts
-        csum = np.r_[0.0, np.cumsum(self.counts, dtype=np.float64)]
-        n_a = csum[ends] - csum[starts]
-        denom = n_a + smoothing
+        denom = self.totals[a] + smoothing
         pop_coef = smoothing / denom
         rows = np.repeat(np.arange(len(a)), lens)
         offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)

@@ -95,6 +95,25 @@ def test_sampled_softmax_training_reads_item_stats_and_learns(training_dataset, 
     assert out["metrics"]["test"]["mrr@20"] > _popularity_mrr20(training_dataset)
 
 
+def test_bpr_max_with_adagrad_refits_without_a_validation_split(training_dataset, tmp_path):
+    # A refit (stage 1 run with valid_start == test_start): no valid targets, so every epoch
+    # runs, the last weights are published, baselines are scored on test only and 'auto'
+    # keeps the model. Also: BPR-max with GRU4Rec's Adagrad + momentum learns.
+    data = tmp_path / "refit"
+    shutil.copytree(training_dataset, data)
+    info = json.loads((data / "dataset_info.json").read_text())
+    info["targets"]["valid"] = 0
+    (data / "dataset_info.json").write_text(json.dumps(info))
+    out = train(to_dict(_cfg(data, tmp_path / "r", epochs=3, patience=1, loss="bpr-max", num_negatives=16,
+                             optimizer="adagrad", learning_rate=0.05, momentum=0.4)))
+    m = out["metrics"]
+    assert m["epochs_run"] == 3 and m["valid"] is None and m["weights"] == "last" and m["best_epoch"] is None
+    assert set(m["baselines"]) == {"test"} and m["selection"]["choice"] == "model"
+    losses = [h["train_loss"] for h in m["history"]]
+    assert losses[-1] < losses[0]
+    assert m["test"]["mrr@20"] > _popularity_mrr20(training_dataset)
+
+
 def test_mixed_precision_trains(training_dataset, tmp_path):
     precision = "fp16" if DEVICE == "cuda" else "bf16"
     out = train(to_dict(_cfg(training_dataset, tmp_path / "mp", epochs=3, precision=precision,

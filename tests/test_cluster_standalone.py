@@ -2,10 +2,17 @@
 
 Every job goes through ``spark-submit --master spark://127.0.0.1:PORT`` with the command
 built by :func:`interest_tracker.deploy.build_submit_command`, so executors are separate
-JVMs with their own Python workers, on two workers. Python reaches the executors as
-``--executor-python`` (this venv, which every "node" here sees); the packed-venv and
-image modes are covered by tests/test_deploy.py and tests/test_dockerfile.py. Evidence comes from Spark's event
-logs (which executor ran which task, and on which worker), not from the jobs' own claims.
+JVMs with their own Python workers, on two workers. Python reaches the executors the way
+users ship it to YARN or standalone clusters: the environment packed by
+``cluster/pack_env.sh`` (dependencies, horovod and the project, non-editable), passed with
+``--archives file://...env.tar.gz#environment``; executors and Horovod ranks run
+``./environment/bin/python`` from the unpacked archive, not this checkout's venv (the
+driver, in client mode, runs on the submitting machine). The archive is built once per
+content of requirements/, setup.py, lib/ and schemas/ and cached in
+``~/.cache/interest-tracker/packed-env/`` (building it takes minutes). The image mode is
+covered by tests/test_dockerfile.py. Evidence comes from Spark's event logs (which
+executor ran which task, and on which worker) and the executors' work directories, not
+from the jobs' own claims.
 
 Order (the tests share one cluster and build on each other):
 1. stage 1 (prepare_events) on the cluster: tasks on executors of both workers;
@@ -20,10 +27,12 @@ Run alone: ``.venv/bin/python -m pytest tests/test_cluster_standalone.py -o log_
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -155,8 +164,42 @@ def cluster(workspace):
         c.stop()
 
 
+def _pack_stamp() -> str:
+    """Hash of everything that goes into the packed env (so a code change repacks)."""
+    h = hashlib.sha1()
+    files = [REPO / "cluster/pack_env.sh", REPO / "setup.py", *sorted((REPO / "requirements").glob("*.txt")),
+             *sorted((REPO / "lib").rglob("*.py")), *sorted((REPO / "schemas").glob("*.json"))]
+    for f in files:
+        h.update(str(f.relative_to(REPO)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="module")
-def submit(cluster, workspace):
+def packed_env() -> Path:
+    """``cluster/pack_env.sh``'s env archive (what users upload), built once per content."""
+    pytest.importorskip("horovod", reason="horovod not built: scripts/build_horovod.sh (make env)")
+    tools = Path(sys.executable).parent.parent / ".interest-tracker/tools"
+    if not (tools / "venv_pack").is_dir():
+        pytest.skip("venv-pack not installed: run scripts/install_test_tools.sh (make test-tools)")
+    cache = Path(os.environ.get("INTEREST_TRACKER_PACK_CACHE", Path.home() / ".cache/interest-tracker/packed-env"))
+    out = cache / _pack_stamp()
+    archive = out / "interest-tracker-env.tar.gz"
+    if not archive.is_file():
+        if cache.is_dir():  # keep only the newest pack: each is ~1 GB
+            for old in cache.iterdir():
+                shutil.rmtree(old, ignore_errors=True)
+        t0 = time.monotonic()
+        res = subprocess.run([str(REPO / "cluster/pack_env.sh"), str(out)], capture_output=True, text=True,
+                             timeout=1500, env={**os.environ, "TOOLS_DIR": str(tools)})
+        assert res.returncode == 0 and archive.is_file(), res.stderr[-3000:]
+        log.info("packed the environment in %.0f s: %s (%.0f MB)", time.monotonic() - t0, archive,
+                 archive.stat().st_size / 1e6)
+    return archive
+
+
+@pytest.fixture(scope="module")
+def submit(cluster, workspace, packed_env):
     """``submit(name, job, config_dict, during=None)`` -> Run; ``during(proc, log_path)`` runs while it does."""
 
     def _submit(name: str, job: str, config: dict, during=None, extra_conf: dict | None = None) -> Run:
@@ -164,9 +207,10 @@ def submit(cluster, workspace):
         cfg_path.write_text(json.dumps(config, indent=2))
         events_dir = workspace / "events" / name
         events_dir.mkdir(parents=True)
+        # The kill test reads Spark's INFO lines (tasks, executors), so Spark logs at INFO here.
         argv = build_submit_command(
-            job, cluster.master_url, RUN, f"file://{cfg_path}", executor_python=sys.executable,
-            driver_python=sys.executable,
+            job, cluster.master_url, RUN, f"file://{cfg_path}", env_archive=f"file://{packed_env}",
+            driver_python=sys.executable, spark_log_level="INFO",
             spark_submit=str(spark_home() / "bin" / "spark-submit"),
             conf={**SMALL_CLUSTER_CONF, "spark.eventLog.dir": f"file://{events_dir}",
                   "spark.sql.warehouse.dir": f"file://{workspace / 'spark-warehouse'}", **(extra_conf or {})},
@@ -174,7 +218,7 @@ def submit(cluster, workspace):
         log_path = workspace / f"{name}.log"
         log.info("%s: %s", name, shell_join(argv))
         t0 = time.monotonic()
-        env = {**cluster.env(), "HOROVOD_GLOO_IFACE": "lo"}
+        env = {**cluster.env(), "HOROVOD_GLOO_IFACE": "lo", "SPARK_LOG_LEVEL": "INFO"}
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workspace,
                                     start_new_session=True)
@@ -231,6 +275,19 @@ def assert_same_rows(a, b, what: str) -> None:
 @pytest.fixture(scope="module")
 def clean_run(submit, raw_logs, workspace):
     return submit("prepare-clean", "prepare_events", prepare_config(raw_logs, workspace / "out-clean"))
+
+
+def test_executors_run_the_packed_environment(clean_run, cluster, packed_env):
+    """The executors ran Python from the unpacked archive: the submit names no other Python
+    for them, and every executor directory of the app holds the unpacked environment."""
+    conf = dict(clean_run.argv[i + 1].split("=", 1) for i, a in enumerate(clean_run.argv) if a == "--conf")
+    assert clean_run.argv[clean_run.argv.index("--archives") + 1] == f"file://{packed_env}#environment"
+    assert conf["spark.pyspark.python"] == "./environment/bin/python"
+    app_id = next(e["App ID"] for e in clean_run.events() if e["Event"] == "SparkListenerApplicationStart")
+    unpacked = {d.name: sorted(d.work_dir.glob(f"{app_id}/*/environment/bin/python"))
+                for d in cluster.daemons if d.work_dir is not None}
+    log.info("unpacked environments of %s: %s", app_id, unpacked)
+    assert set(unpacked) == {"worker0", "worker1"} and all(unpacked.values()), unpacked  # on both workers
 
 
 def test_prepare_runs_on_executors_of_both_workers(clean_run, cluster, workspace):
@@ -335,6 +392,10 @@ def test_train_runs_two_horovod_ranks_on_two_workers(train_run, cluster, workspa
         assert (art / f).is_file(), f
     manifest = json.loads((art / "artifact.json").read_text())
     assert manifest["environment"]["world_size"] == 2 and manifest["environment"]["launcher"] == "horovod"
+    # Rank 0 ran the packed env's interpreter (./environment/bin/python in its executor's
+    # directory), not the driver's venv: Horovod ranks use what the executors were given.
+    assert manifest["environment"]["executable"] == "./environment/bin/python" or \
+        manifest["environment"]["executable"].endswith("/environment/bin/python"), manifest["environment"]
     metrics = json.loads((art / "metrics.json").read_text())
     assert metrics["epochs_run"] >= 1 and metrics["history"]
 

@@ -383,5 +383,5 @@ def build_report(spark: SparkSession, cfg: ReportConfig, run_date: dt.date) -> P
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
-    log.info("pipeline report written: %s", final / "index.html")
+    log.debug("pipeline report written: %s", final / "index.html")
     return final / "index.html"

@@ -27,7 +27,10 @@ log "building a non-editable venv in $env_dir"
 "$py" -m venv "$env_dir"
 pip=("$env_dir/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install -c "$cons" "torch==2.13.0"
-"${pip[@]}" install -c "$cons" -r "$here/requirements/petastorm-deps.txt" pyarrow numpy pandas cffi cloudpickle pyyaml
+# matplotlib: training rank 0 draws the learning curves into the artifact (found by the
+# standalone-cluster test, whose ranks run from this archive).
+"${pip[@]}" install -c "$cons" -r "$here/requirements/petastorm-deps.txt" pyarrow numpy pandas cffi cloudpickle pyyaml \
+  matplotlib
 "${pip[@]}" install -c "$cons" --no-deps "petastorm==0.13.1"
 # The project itself, NOT editable: Horovod ranks are processes started by a Spark task
 # with the driver's environment, so they import the code from the venv, not --py-files.

@@ -66,8 +66,8 @@ STEPS, ROWS = 3, 4  # optimizer steps; windows per rank per step
 
 def _step_cfg(dataset) -> TrainConfig:
     return from_dict(TrainConfig, dict(
-        dataset=str(dataset), artifact_root="unused", optimizer="sgd", learning_rate=0.5, grad_clip=0.0,
-        scale_lr=False, warmup_steps=0, model={"hidden_size": 8, "embedding_dim": 8}, device="cpu"))
+        dataset=str(dataset), artifact_root="unused", loss="full", optimizer="sgd", learning_rate=0.5,
+        grad_clip=0.0, scale_lr=False, warmup_steps=0, model={"hidden_size": 8, "embedding_dim": 8}, device="cpu"))
 
 
 def _equal_point_batches(dataset):

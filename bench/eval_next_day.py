@@ -306,7 +306,11 @@ def format_table(res: dict) -> str:
     best = res["rows"][res["best_rule"]][f"hr@{k}"]
     for label, r in res["rows"].items():
         if r["kind"] == "table":
-            ratio = r[f"hr@{k}"] / best if best > 0 else math.inf
+            if best <= 0:  # no rule hit anything: a ratio would say nothing
+                lines.append(f"# {label} vs best rule: HR@{k} {r[f'hr@{k}']:.4f} vs 0 (no rule hit any user): "
+                             f"undecided")
+                continue
+            ratio = r[f"hr@{k}"] / best
             lines.append(f"# {label} vs best rule ({res['best_rule']}): HR@{k} {r[f'hr@{k}']:.4f} / {best:.4f} "
                          f"= {ratio:.3f} ({'+' if ratio >= 1 else ''}{(ratio - 1) * 100:.1f}%; goal >= +10%: "
                          f"{'met' if ratio >= 1.1 else 'NOT met'})")

@@ -81,6 +81,18 @@ def _like(scores, targets):
     return targets
 
 
+def encode_windows(model, batch, device):
+    """The model's state at every position of a window batch (no gradient); shared by every
+    harness scorer that runs the model, so they all see the same inputs."""
+    import torch
+
+    with torch.no_grad():
+        t = {k: torch.as_tensor(np.array(batch[k]), device=device) for k in
+             ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
+        return model(t["input_items"].long(), t["input_event_types"].long(),
+                     t["input_log_gaps"].float(), t["input_session_starts"].float())
+
+
 class ModelScorer:
     """Scores from the model's interest vector at each point (one forward per window batch)."""
 
@@ -88,13 +100,7 @@ class ModelScorer:
         self.model, self.device, self.states = model, device, None
 
     def prepare(self, batch) -> None:
-        import torch
-
-        with torch.no_grad():
-            t = {k: torch.as_tensor(np.array(batch[k]), device=self.device) for k in
-                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
-            self.states = self.model(t["input_items"].long(), t["input_event_types"].long(),
-                                     t["input_log_gaps"].float(), t["input_session_starts"].float())
+        self.states = encode_windows(self.model, batch, self.device)
 
     def __call__(self, batch, rows, positions):
         import torch

@@ -33,7 +33,7 @@ import numpy as np
 from ..scoring.blend import (MODEL_ONLY, BlendTerms, BlendWeights, PriorTensors, Priors, blend_block,
                              fit_priors, normalised, tie_break)
 from .baselines import PopularityBaseline, TransitionBaseline, training_pairs
-from .harness import evaluate, prediction_points
+from .harness import encode_windows, evaluate, prediction_points
 from .metrics import DEFAULT_KS, MISS, RankingMetrics, ranks_of_targets
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,8 @@ class BlendScorer:
         self.states = None
 
     def prepare(self, batch) -> None:
-        import torch
-
-        if self.weights.model <= 0:
-            return
-        with torch.no_grad():
-            t = {k: torch.as_tensor(np.array(batch[k]), device=self.device) for k in
-                 ("input_items", "input_event_types", "input_log_gaps", "input_session_starts")}
-            self.states = self.model(t["input_items"].long(), t["input_event_types"].long(),
-                                     t["input_log_gaps"].float(), t["input_session_starts"].float())
+        if self.weights.model > 0:
+            self.states = encode_windows(self.model, batch, self.device)
 
     def __call__(self, batch, rows, positions):
         import torch

@@ -292,7 +292,7 @@ def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, la
     blocks: the softmax normaliser first, then the blended scores."""
     import torch
 
-    from .topk import GROUP, _block_topk, _consumed_pairs
+    from .topk import GROUP, select_topk
 
     n = vectors.shape[0]
     num_items = items_aug.shape[0]
@@ -322,27 +322,8 @@ def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, la
         for b0 in range(0, num_items, item_block_size):
             s = v @ items_aug[b0:min(b0 + item_block_size, num_items)].T
             lse = torch.logaddexp(lse, torch.logsumexp(s, dim=1, keepdim=True))
-        mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)
-        best_s = torch.full((batch_size, 0), float("-inf"), dtype=dtype, device=device)
-        best_i = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
-        for b0 in range(0, num_items, item_block_size):
-            b1 = min(b0 + item_block_size, num_items)
-            s = blend_block(v @ items_aug[b0:b1].T, lse, terms, pt, b0, b1)
-            if mask_rows is not None:
-                sel = (mask_cols >= b0) & (mask_cols < b1)
-                s[mask_rows[sel], mask_cols[sel] - b0] = float("-inf")
-            bs, bi = _block_topk(s, k)
-            best_s = torch.cat([best_s, bs], dim=1)
-            best_i = torch.cat([best_i, bi + b0], dim=1)
-            if best_s.shape[1] > k:
-                best_s, pos = torch.topk(best_s, k, dim=1)
-                best_i = torch.gather(best_i, 1, pos)
-        s_np = best_s[:rows].float().cpu().numpy()
-        i_np = best_i[:rows].cpu().numpy()
-        order = np.lexsort((i_np, -s_np), axis=-1)
-        s_np = np.take_along_axis(s_np, order, axis=1)
-        i_np = np.take_along_axis(i_np, order, axis=1)
-        i_np = np.where(np.isneginf(s_np), -1, i_np)
+        i_np, s_np = select_topk(lambda b0, b1: blend_block(v @ items_aug[b0:b1].T, lse, terms, pt, b0, b1),
+                                 num_items, item_block_size, k, consumed, start, stop, batch_size, dtype, device)
         w = s_np.shape[1]
         out_idx[start:stop, :w] = i_np
         out_score[start:stop, :w] = s_np

@@ -87,32 +87,46 @@ def blocked_topk(
         v = torch.zeros((batch_size, vectors.shape[1]), dtype=items_aug.dtype, device=device)
         v[:rows] = vectors[start:stop].to(device=device, dtype=items_aug.dtype)
         v = torch.cat([v, ones], dim=1)
-        mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)
-        best_s = torch.full((batch_size, 0), float("-inf"), device=device)
-        best_i = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
-        for b0 in range(0, num_items, item_block_size):
-            b1 = min(b0 + item_block_size, num_items)
-            s = v @ items_aug[b0:b1].T
-            if mask_rows is not None:
-                sel = (mask_cols >= b0) & (mask_cols < b1)
-                s[mask_rows[sel], mask_cols[sel] - b0] = float("-inf")
-            bs, bi = _block_topk(s, k)
-            best_s = torch.cat([best_s, bs], dim=1)
-            best_i = torch.cat([best_i, bi + b0], dim=1)
-            if best_s.shape[1] > k:
-                best_s, pos = torch.topk(best_s, k, dim=1)
-                best_i = torch.gather(best_i, 1, pos)
-        s_np = best_s[:rows].cpu().numpy()
-        i_np = best_i[:rows].cpu().numpy()
-        # Deterministic order: score descending, then index ascending.
-        order = np.lexsort((i_np, -s_np), axis=-1)
-        s_np = np.take_along_axis(s_np, order, axis=1)
-        i_np = np.take_along_axis(i_np, order, axis=1)
-        i_np = np.where(np.isneginf(s_np), -1, i_np)
+        i_np, s_np = select_topk(lambda b0, b1: v @ items_aug[b0:b1].T, num_items, item_block_size, k,
+                                 consumed, start, stop, batch_size, items_aug.dtype, device)
         w = s_np.shape[1]
         out_idx[start:stop, :w] = i_np
         out_score[start:stop, :w] = s_np
     return out_idx, out_score
+
+
+def select_topk(score_block, num_items: int, item_block_size: int, k: int, consumed, start: int, stop: int,
+                batch_size: int, dtype, device) -> tuple[np.ndarray, np.ndarray]:
+    """Running exact top-``k`` over item blocks for users ``start:stop`` (one padded batch).
+
+    ``score_block(b0, b1)`` returns the (batch_size, b1 - b0) scores of items b0..b1; the
+    plain dot product and the blended scorer (``blend.py``) share this loop, so both keep
+    the same exclusion, tie order and fixed-shape determinism. Returns (indexes, scores)
+    for the real rows, score descending then index ascending, -1 where the score is -inf.
+    """
+    rows = stop - start
+    mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)
+    best_s = torch.full((batch_size, 0), float("-inf"), dtype=dtype, device=device)
+    best_i = torch.zeros((batch_size, 0), dtype=torch.long, device=device)
+    for b0 in range(0, num_items, item_block_size):
+        b1 = min(b0 + item_block_size, num_items)
+        s = score_block(b0, b1)
+        if mask_rows is not None:
+            sel = (mask_cols >= b0) & (mask_cols < b1)
+            s[mask_rows[sel], mask_cols[sel] - b0] = float("-inf")
+        bs, bi = _block_topk(s, k)
+        best_s = torch.cat([best_s, bs], dim=1)
+        best_i = torch.cat([best_i, bi + b0], dim=1)
+        if best_s.shape[1] > k:
+            best_s, pos = torch.topk(best_s, k, dim=1)
+            best_i = torch.gather(best_i, 1, pos)
+    s_np = best_s[:rows].float().cpu().numpy()
+    i_np = best_i[:rows].cpu().numpy()
+    # Deterministic order: score descending, then index ascending.
+    order = np.lexsort((i_np, -s_np), axis=-1)
+    s_np = np.take_along_axis(s_np, order, axis=1)
+    i_np = np.take_along_axis(i_np, order, axis=1)
+    return np.where(np.isneginf(s_np), -1, i_np), s_np
 
 
 def _consumed_pairs(consumed, start: int, stop: int, device):

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import pytest
 from interest_tracker.config import from_dict, to_dict
 from interest_tracker.layout import ArtifactStore, CheckpointStore, SequencesDataset, fs
 from interest_tracker.training.config import TrainConfig
+from kill_helpers import train_until_killed
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = dt.date(2026, 11, 28)
@@ -137,22 +136,8 @@ def test_training_killed_with_sigkill_resumes_from_s3(s3_server, training_datase
 
     root = fs.join(s3_server, "killed")
     cfg = _cfg(training_dataset, root, **kw)
-    cfg_file = tmp_path / "cfg.json"
-    cfg_file.write_text(json.dumps(to_dict(cfg)))
-    code = ("import json, sys; from interest_tracker.training.loop import train; "
-            "train(json.load(open(sys.argv[1])))")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}  # carries AWS_ENDPOINT_URL and the credentials
-    proc = subprocess.Popen([sys.executable, "-c", code, str(cfg_file)], stderr=subprocess.PIPE, text=True, env=env)
-    killed_at = None
-    deadline = time.monotonic() + 300
-    for line in proc.stderr:
-        if "epoch 1 step 20/120" in line:  # mid-way through the second epoch
-            proc.send_signal(signal.SIGKILL)
-            killed_at = line
-            break
-        assert time.monotonic() < deadline, "training subprocess made no progress"
-    proc.wait(timeout=30)
-    assert killed_at is not None and proc.returncode == -signal.SIGKILL
+    # the child inherits AWS_ENDPOINT_URL and the credentials
+    train_until_killed(to_dict(cfg), tmp_path, "epoch 1 step 20/120")  # mid-way through the second epoch
     store = ArtifactStore(root)
     ckpt = load_checkpoint(store.checkpoint_dir("v1"))
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 120  # only the first epoch was saved, on S3

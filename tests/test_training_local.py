@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from interest_tracker.training.checkpoint import load_checkpoint, save_checkpoin
 from interest_tracker.training.config import TrainConfig
 from interest_tracker.training.launchers import launch
 from interest_tracker.training.loop import evaluate_split, train
+from kill_helpers import train_until_killed
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = os.environ.get("INTEREST_TRACKER_TEST_DEVICE", "cpu")
@@ -154,22 +151,7 @@ def test_resume_after_sigkill_uses_the_checkpoint(training_dataset, tmp_path):
     assert reference["steps_run"] == 3 * steps
 
     cfg = _cfg(dataset, tmp_path / "killed", **kw)
-    cfg_file = tmp_path / "cfg.json"
-    cfg_file.write_text(json.dumps(to_dict(cfg)))
-    code = ("import json, sys; from interest_tracker.training.loop import train; "
-            "train(json.load(open(sys.argv[1])))")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(cfg_file)], stderr=subprocess.PIPE, text=True, env=env)
-    killed_at = None
-    deadline = time.monotonic() + 300
-    for line in proc.stderr:
-        if f"epoch 1 step 20/{steps}" in line:  # mid-way through the second epoch
-            proc.send_signal(signal.SIGKILL)
-            killed_at = line
-            break
-        assert time.monotonic() < deadline, "training subprocess made no progress"
-    proc.wait(timeout=30)
-    assert killed_at is not None and proc.returncode == -signal.SIGKILL
+    train_until_killed(to_dict(cfg), tmp_path, f"epoch 1 step 20/{steps}")  # mid-way through the second epoch
     ckpt_dir = tmp_path / "killed" / "_checkpoints" / "v1"
     ckpt = load_checkpoint(ckpt_dir)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == steps  # only the first epoch was saved

@@ -292,13 +292,10 @@ def blended_topk(vectors, items_aug, pt: PriorTensors, weights: BlendWeights, la
     blocks: the softmax normaliser first, then the blended scores."""
     import torch
 
-    from .topk import GROUP, select_topk
+    from .topk import item_blocks, select_topk
 
     n = vectors.shape[0]
-    num_items = items_aug.shape[0]
-    if num_items % GROUP:
-        raise ValueError(f"items_aug must have a multiple of {GROUP} rows; build it with augmented_items()")
-    item_block_size = max(GROUP, item_block_size - item_block_size % GROUP)
+    num_items, item_block_size = item_blocks(items_aug, item_block_size)
     device = items_aug.device
     dtype = items_aug.dtype
     out_idx = np.full((n, k), -1, dtype=np.int32)

@@ -73,10 +73,7 @@ def blocked_topk(
     ``consumed[i]`` (int array) lists items excluded for row i only.
     """
     n = vectors.shape[0]
-    num_items = items_aug.shape[0]
-    if num_items % GROUP:
-        raise ValueError(f"items_aug must have a multiple of {GROUP} rows; build it with augmented_items()")
-    item_block_size = max(GROUP, item_block_size - item_block_size % GROUP)
+    num_items, item_block_size = item_blocks(items_aug, item_block_size)
     device = items_aug.device
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_score = np.full((n, k), -np.inf, dtype=np.float32)
@@ -93,6 +90,15 @@ def blocked_topk(
         out_idx[start:stop, :w] = i_np
         out_score[start:stop, :w] = s_np
     return out_idx, out_score
+
+
+def item_blocks(items_aug: torch.Tensor, item_block_size: int) -> tuple[int, int]:
+    """(number of item rows, block size rounded down to a multiple of GROUP), checking that
+    ``items_aug`` came from :func:`augmented_items` (whole groups only)."""
+    num_items = items_aug.shape[0]
+    if num_items % GROUP:
+        raise ValueError(f"items_aug must have a multiple of {GROUP} rows; build it with augmented_items()")
+    return num_items, max(GROUP, item_block_size - item_block_size % GROUP)
 
 
 def select_topk(score_block, num_items: int, item_block_size: int, k: int, consumed, start: int, stop: int,

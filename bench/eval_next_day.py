@@ -34,7 +34,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import math
 import re
 import sys
 from collections import Counter
@@ -236,8 +235,10 @@ def read_recommendations(path: str, run_date: dt.date) -> dict[str, list[str]]:
     run_date=D partitions, or the partition directory itself), checked against the contract."""
     import pyarrow.parquet as pq
 
+    from interest_tracker.layout.partition import partition_url
+
     p = Path(path)
-    part = p / f"run_date={run_date.isoformat()}"
+    part = Path(partition_url(str(p), run_date))
     src = part if part.exists() else p
     if not src.exists():
         raise FileNotFoundError(f"{src}: no user_recommendations partition for run date {run_date}; "

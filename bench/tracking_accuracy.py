@@ -124,6 +124,8 @@ def main(argv=None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
     from interest_tracker.config import from_dict
+    from interest_tracker.layout import Stage1Layout, fs
+    from interest_tracker.layout.warehouse import RECOMMENDATIONS, Warehouse
     from interest_tracker.prepare.config import PrepareConfig
     from interest_tracker.prepare.pipeline import run_prepare
     from interest_tracker.scoring.config import ScoringConfig
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
     prepare(d0, True)
     timings["prepare_d0"] = time.perf_counter() - t
     tcfg = from_dict(TrainConfig, {
-        "dataset": str(stage1 / "sequences" / f"run_date={d0.isoformat()}"), "artifact_root": str(artifacts),
+        "dataset": Stage1Layout(str(stage1), d0).sequences, "artifact_root": str(artifacts),
         "model_version": "tracking", "launcher": "local", "loader": "pyarrow", "epochs": args.epochs,
         "batch_size": 64, "learning_rate": 0.003, "scale_lr": False, "warmup_steps": 20, "patience": 2,
         "evaluate_test": False, "early_stopping_metric": "recall@20", "torch_threads": 2, "device": "cpu",
@@ -205,7 +207,8 @@ def main(argv=None) -> int:
     per_user = {u: g for u, g in truth.groupby("user_id", sort=False)}
     rows = []
     for d in days:
-        recs = pq.read_table(str(warehouse / "user_recommendations" / f"run_date={d.isoformat()}"),
+        part = fs.resolve(Warehouse(str(warehouse)).committed_partition(RECOMMENDATIONS, d))  # the run's manifest
+        recs = pq.read_table(part[1], filesystem=part[0],
                              columns=["user_id", "rank", "item_id"]).to_pandas().sort_values(["user_id", "rank"])
         recs = {u: g.item_id.tolist() for u, g in recs.groupby("user_id", sort=False)}
         hist = truth[truth.event_time < day_end[d]]

@@ -9,7 +9,6 @@ recovered by the next layout read. Reruns complete.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 
@@ -52,6 +51,12 @@ def scoring(spark, tmp_path):
     first = Warehouse(str(wh)).read_manifest(spark, D)
     assert first["model_version"] == "v1" and {t: _duck(wh, t, D) for t in TABLES} == {
         t: {"v1": first["tables"][t]["rows"]} for t in TABLES}
+    # Readers without Spark find each partition through the committed manifest.
+    assert Warehouse(str(wh)).committed_manifest(D) == first
+    assert {t: Warehouse(str(wh)).committed_partition(t, D) for t in TABLES} == {
+        t: Warehouse(str(wh)).partition_url(t, D) for t in TABLES}
+    with pytest.raises(FileNotFoundError, match="run jobs/score_users.py --run-date 2026-11-27"):
+        Warehouse(str(wh)).committed_partition(TABLES[0], D - dt.timedelta(days=1))
     return wh, run, first
 
 
@@ -135,8 +140,8 @@ def test_stage1_failure_after_the_second_publish_keeps_the_previous_run(spark, t
                             ).fetchone()[0]
         info = layout.dataset().info()
         return {"tables": counts, "train_rows": train, "fingerprint": info["fingerprint"],
-                "report": json.loads((out / "reports" / f"run_date={D}" / "report.json").read_text())["counts"],
-                "vocab": (out / "vocabulary" / "_LATEST").read_text().strip()}
+                "report": fs.read_json(layout.report)["counts"],
+                "vocab": fs.read_text(layout.vocabulary_pointer).strip()}
 
     first_rep = run_prepare(spark, cfg(raw(1, 30)), D)
     before = snapshot()

@@ -10,7 +10,9 @@ in serialized state (bytes, dicts, PNG bytes).
 * ``stage1``: stage-1 outputs (tables, vocabulary + ``_LATEST``, sequences, dataset_info);
 * ``artifact``: the model artifact, its ``_LATEST`` and metrics;
 * ``checkpoint``: training checkpoints;
-* ``warehouse``: the scoring tables and their run manifests.
+* ``warehouse``: the scoring tables and their run manifests;
+* ``partition``: the one ``run_date=D`` spelling (no pyspark, for pure-Python readers);
+* ``report``: the pipeline report's pages (``ReportPages``).
 
 Importing this package does not import pyspark; ``hadoop``, ``commit`` and ``warehouse``
 do (they run on the Spark driver).

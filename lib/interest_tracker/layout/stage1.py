@@ -22,6 +22,7 @@ import io as _io
 import logging
 
 from . import fs
+from .partition import KEY, run_partition
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Stage1Layout:
     def __init__(self, output_root: str, run_date: dt.date | None = None):
         self.root = fs.to_url(output_root)
         self.run_date = run_date
-        self.partition = f"run_date={run_date.isoformat()}" if run_date else None
+        self.partition = run_partition(run_date) if run_date else None
 
     # ---- paths
     def table(self, name: str) -> str:
@@ -131,7 +132,7 @@ class Stage1Layout:
         from . import hadoop
 
         return [p for p in hadoop.list_dirs(spark, fs.join(self.root, "events"))
-                if p.startswith("run_date=") and p < self.partition]
+                if p.startswith(f"{KEY}=") and p < self.partition]
 
 
 class SequencesDataset:
@@ -160,6 +161,19 @@ class SequencesDataset:
     def write_info(self, info: dict) -> None:
         """For writers outside Spark (tests' and benchmarks' window builders)."""
         fs.write_json(fs.join(self.url, DATASET_INFO), info)
+
+    def write_item_stats(self, table) -> None:
+        """``item_stats/`` from a pyarrow Table (item_index int, train_count bigint, ...), for writers
+        outside Spark (tests' hand-made window datasets); stage 1 writes it with Spark."""
+        import pyarrow.parquet as pq
+
+        missing = {"item_index", "train_count"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"item_stats needs columns item_index and train_count; missing {sorted(missing)}")
+        fs.delete(self.item_stats)
+        filesystem, path = fs.resolve(fs.join(self.item_stats, "part-00000.parquet"))
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(table, path, filesystem=filesystem)
 
     def info(self) -> dict:
         url = fs.join(self.url, DATASET_INFO)

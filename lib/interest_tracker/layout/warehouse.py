@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 
 from . import commit, fs, hadoop
+from .partition import KEY, parse_run_partition, partition_url, run_partition
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ TABLES = (INTEREST, RECOMMENDATIONS, DRIFT, STATE)
 
 
 def run_name(run_date: dt.date) -> str:
-    return f"run_date={run_date.isoformat()}"
+    """A run's partition and manifest name (``run_date=D``)."""
+    return run_partition(run_date)
 
 
 class Warehouse:
@@ -40,10 +42,37 @@ class Warehouse:
         return fs.join(self.root, name)
 
     def partition_url(self, name: str, run_date: dt.date) -> str:
-        return fs.join(self.table_url(name), run_name(run_date))
+        return partition_url(self.table_url(name), run_date)
 
     def manifest_url(self, run_date: dt.date) -> str:
         return commit.manifest_url(self.root, run_name(run_date))
+
+    # ---- readers outside Spark (DuckDB, pandas, benchmarks): through layout.fs
+    def committed_manifest(self, run_date: dt.date) -> dict | None:
+        """The run manifest of ``run_date`` read through ``layout.fs``, or None if the run never committed.
+
+        For readers without Spark. It does not roll back a publish that was killed half
+        way (only the Spark driver renames; ``read_manifest`` there recovers first): a
+        present manifest means the run committed, and its partitions hold that run.
+        """
+        url = self.manifest_url(run_date)
+        return fs.read_json(url) if fs.is_file(url) else None
+
+    def committed_partition(self, name: str, run_date: dt.date) -> str:
+        """URL of table ``name``'s partition for ``run_date``, as its committed run manifest names it.
+
+        Raises FileNotFoundError (with the fix) when the run has no manifest or the
+        manifest does not list the table.
+        """
+        manifest = self.committed_manifest(run_date)
+        if manifest is None:
+            raise FileNotFoundError(f"{self.manifest_url(run_date)} not found: no scoring run for {run_date} "
+                                    f"committed under {self.root}; run jobs/score_users.py --run-date {run_date}")
+        table = manifest.get("tables", {}).get(name)
+        if table is None:
+            raise FileNotFoundError(f"{self.manifest_url(run_date)} lists no table {name!r} "
+                                    f"(it has {sorted(manifest.get('tables', {}))})")
+        return table["partition"]
 
     # ---- Spark driver
     def recover(self, spark) -> list[str]:
@@ -84,11 +113,13 @@ class Warehouse:
     def run_dates(self, spark, name: str) -> list[dt.date]:
         dates = []
         for part in hadoop.list_dirs(spark, self.table_url(name)):
-            if part.startswith("run_date="):
-                try:
-                    dates.append(dt.date.fromisoformat(part.split("=", 1)[1]))
-                except ValueError:
-                    log.warning("ignoring unexpected directory %s/%s", self.table_url(name), part)
+            if not part.startswith(f"{KEY}="):
+                continue  # _staging, _backup: not partitions
+            day = parse_run_partition(part)
+            if day is None:
+                log.warning("ignoring unexpected directory %s/%s", self.table_url(name), part)
+            else:
+                dates.append(day)
         return sorted(dates)
 
     def previous_run_date(self, spark, name: str, run_date: dt.date) -> dt.date | None:

@@ -43,8 +43,11 @@ say "day 1 ($day1): clean and sessionize -> $out/stage1"
 "${submit[@]}" jobs/prepare_events.py --config conf/prepare_demo.json --run-date "$day1" "${stage1[@]}" \
   --set input.path="$out/synthetic/landing/day=$day1"
 say "day 1 ($day1): train (horovod.spark.run, 2 ranks) -> $out/artifacts"
+# The dataset is day 1's stage-1 sequences, located by the hand-off layer (interest_tracker.layout).
+dataset="$("$py" -c 'import datetime, sys; from interest_tracker.layout import Stage1Layout
+print(Stage1Layout(sys.argv[1], datetime.date.fromisoformat(sys.argv[2])).sequences)' "$out/stage1" "$day1")"
 "${submit[@]}" jobs/train_model.py --config conf/train_demo.json --run-date "$day1" \
-  --set dataset="$out/stage1/sequences/run_date={run_date}" --set artifact_root="$out/artifacts"
+  --set dataset="$dataset" --set artifact_root="$out/artifacts"
 say "day 1 ($day1): score every user -> $out/warehouse"
 "${submit[@]}" jobs/score_users.py --config conf/score_demo.json --run-date "$day1" "${score[@]}"
 

@@ -3,24 +3,31 @@
     python scripts/demo_summary.py OUT_DIR DAY1 DAY2
 
 Everything is read with DuckDB straight from the Parquet files and JSON reports, to show
-that a second engine reads the warehouse tables without Spark. The three users are picked
+that a second engine reads the warehouse tables without Spark. Where they are comes from
+the hand-off layer (``interest_tracker.layout``): each warehouse partition is the one its
+run's committed manifest names, the stage-1 report and the HTML page are where the layout
+puts them. The three users are picked
 from the generator's ground truth (``synthetic/ground_truth``: users whose interest moved
 to another category on DAY2); the summary says how many of all such users the model
 followed, so the three are shown in context, not as a hand-picked success.
 """
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
+
+from interest_tracker.layout import Stage1Layout, fs
+from interest_tracker.layout.report import ReportPages
+from interest_tracker.layout.warehouse import Warehouse
 
 log = logging.getLogger("demo")
 TOP_ITEMS = 5
 
 
 def _stage1_line(root: Path, day: str) -> str:
-    rep = json.loads((root / "stage1" / "reports" / f"run_date={day}" / "report.json").read_text())
+    rep = fs.read_json(Stage1Layout(str(root / "stage1"), dt.date.fromisoformat(day)).report)
     c = rep["counts"]
     rejected = sum(c.get("rejected", {}).values())
     dup = sum(c.get("duplicates", {}).values())
@@ -30,7 +37,9 @@ def _stage1_line(root: Path, day: str) -> str:
 
 
 def _parquet(root: Path, table: str, day: str) -> str:
-    return f"read_parquet('{root / 'warehouse' / table / f'run_date={day}'}/*.parquet')"
+    """DuckDB's reader of one table's partition for ``day``, as the run's committed manifest names it."""
+    part = Warehouse(str(root / "warehouse")).committed_partition(table, dt.date.fromisoformat(day))
+    return f"read_parquet('{fs.local_path(part)}/*.parquet')"
 
 
 def _top_categories(con, root: Path, user: str, day: str) -> str:
@@ -99,7 +108,7 @@ def main(out: str, day1: str, day2: str) -> None:
             log.info("  %s top categories %s", day, _top_categories(con, root, user, day))
             log.info("  %s top-%d items    %s", day, TOP_ITEMS, _top_items(con, root, user, day))
 
-    report = root / "report" / f"run_date={day2}" / "index.html"
+    report = ReportPages(str(root / "report")).page(dt.date.fromisoformat(day2))
     log.info("")
     log.info("outputs: stage 1 %s | model %s | warehouse tables %s", root / "stage1", root / "artifacts",
              root / "warehouse")

@@ -71,14 +71,14 @@ def reference_events_per_s(ref_dir: str, train_tsv: str, threads: int, epochs: i
 
 
 def training(dataset: str, out: Path, spark=None, launcher: str = "local", num_proc: int = 1, epochs: int = 1,
-             threads: int = 1, **extra) -> dict:
+             threads: int = 1, batch_size: int = 32, **extra) -> dict:
     from interest_tracker.training.config import TrainConfig
     from interest_tracker.training.launchers import launch
 
     name = "_".join([launcher, str(num_proc)] + [f"{k}-{v}" for k, v in sorted(extra.items())])
     cfg = from_dict(TrainConfig, {
         "dataset": dataset, "artifact_root": str(out / f"bench_{name}"), "resume": False, "device": "cpu",
-        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": 32,
+        "launcher": launcher, "num_proc": num_proc, "model": MODEL, "loss": "full", "batch_size": batch_size,
         "shuffle_buffer_batches": 16, "loader": "pyarrow", "learning_rate": 0.003, "warmup_steps": 0,
         "epochs": epochs, "evaluate_test": False, "log_every_steps": 10**6, "torch_threads": threads,
         "start_timeout_s": 300, **extra})
@@ -125,6 +125,10 @@ def main() -> int:
     p.add_argument("--two-proc", default="horovod,torch-distributor",
                    help="launchers to time with 2 ranks (comma list; empty = none)")
     p.add_argument("--loaders", action="store_true", help="also time the petastorm and pyarrow loaders")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="windows per step per rank (32: the reference's; the 2-rank runs use the same per rank)")
+    p.add_argument("--one-proc", default="packed,padded,bucketed",
+                   help="1-process variants to time (comma list of packed, padded, bucketed)")
     p.add_argument("--out", default="/tmp/bench-training")
     args = p.parse_args()
     setup_logging("WARNING")
@@ -138,11 +142,14 @@ def main() -> int:
             results.setdefault("reference", []).append(r)
             print(f"reference: {r['events_per_s']:,.0f} events/s", flush=True)
             rows.append(("GRU4Rec reference (official PyTorch), 1 process", r["events_per_s"], None))
-        for label, extra in (("ours, 1 process, packed sequences (default)", {"pack_sequences": True}),
-                             ("ours, 1 process, padded (pack_sequences=false)", {"pack_sequences": False}),
-                             ("ours, 1 process, packed + bucket_by_length", {"pack_sequences": True,
-                                                                             "bucket_by_length": True})):
-            r = training(args.dataset, out, epochs=args.epochs, threads=args.threads, **extra)
+        variants = {"packed": ("ours, 1 process, packed sequences (default)", {"pack_sequences": True}),
+                    "padded": ("ours, 1 process, padded (pack_sequences=false)", {"pack_sequences": False}),
+                    "bucketed": ("ours, 1 process, packed + bucket_by_length", {"pack_sequences": True,
+                                                                                 "bucket_by_length": True})}
+        wanted = set(args.one_proc.split(",")) | {"packed"}  # packed: the 2-rank runs' 1-process reference
+        for label, extra in (v for k, v in variants.items() if k in wanted):
+            r = training(args.dataset, out, epochs=args.epochs, threads=args.threads, batch_size=args.batch_size,
+                         **extra)
             results.setdefault(label, []).append(r)
             rows.append((label, r["events_per_s"], r))
             print(f"{label}: {r['events_per_s']:,.0f} events/s, split {_split(r)}, after {args.epochs} epoch(s) "
@@ -157,7 +164,7 @@ def main() -> int:
         spark = get_session("bench-training", master="local[2]")
         for launcher in launchers:
             r = training(args.dataset, out, spark, launcher=launcher, num_proc=2, epochs=args.epochs,
-                         threads=args.threads)
+                         threads=args.threads, batch_size=args.batch_size)
             two[launcher] = r
             print(f"2 ranks {launcher}: {r['events_per_s']:,.0f} events/s, split {_split(r)}", flush=True)
             results[f"2 ranks {launcher}"] = r
@@ -168,7 +175,7 @@ def main() -> int:
     results["machine"]["load_avg_end"] = os.getloadavg()[0]
 
     ref = statistics.median(r["events_per_s"] for r in results["reference"]) if "reference" in results else None
-    print(f"\n## training throughput: {args.dataset}, GRU 100, batch 32, {args.threads} torch thread(s), "
+    print(f"\n## training throughput: {args.dataset}, GRU 100, batch {args.batch_size} per rank, {args.threads} torch thread(s), "
           f"{args.epochs} epoch(s) per run, {args.rounds} round(s); cpus={os.cpu_count()}, load average "
           f"{results['machine']['load_avg_start']:.1f} -> {results['machine']['load_avg_end']:.1f}")
     print("| run | events/s | ratio to reference | time: loading / forward+backward / allreduce+update / other |")

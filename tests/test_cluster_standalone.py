@@ -15,11 +15,19 @@ executor ran which task, and on which worker) and the executors' work directorie
 from the jobs' own claims.
 
 Order (the tests share one cluster and build on each other):
-1. stage 1 (prepare_events) on the cluster: tasks on executors of both workers;
-2. stage 1 again, SIGKILLing one worker mid-job: it completes and its tables equal run 1's;
-3. stage 2 (train_model) with Horovod, 2 ranks, one per worker;
-4. stage 3 (score_users) writes the warehouse tables;
-5. the pipeline report, submitted to the cluster too.
+1. stage 1 (prepare_events) on the cluster, SIGKILLing one worker mid-job: tasks ran on
+   executors of both workers, from the packed environment, and the run completes with
+   tables, report and sequences equal to those of a run without failures (stage 1 on the
+   same raw logs in local mode, in this process, while the environment is being packed);
+2. stage 2 (train_model) with Horovod, 2 ranks, one per worker, on that run's sequences;
+3. stage 3 (score_users) writes the warehouse tables;
+4. the pipeline report, submitted to the cluster too.
+
+Where the time goes (2 cores): packing the environment (minutes, single-threaded: pip and
+gzip), then one spark-submit per stage (JVMs, executors unpacking the archive). The
+packing runs in the background while the raw logs and the reference stage-1 run use the
+other core, and stage 1 runs on the cluster once: the killed-worker run is also the run
+whose task placement and environment are checked.
 
 Run alone: ``.venv/bin/python -m pytest tests/test_cluster_standalone.py -o log_cli=true --log-cli-level=INFO``
 (the INFO log shows the executors per worker and the Horovod ranks per worker).
@@ -43,7 +51,9 @@ import pytest
 
 from interest_tracker.deploy import build_submit_command, shell_join
 from interest_tracker.deploy.standalone import StandaloneCluster, spark_home
-from interest_tracker.layout import ArtifactStore, Stage1Layout
+from interest_tracker.layout import ArtifactStore, Stage1Layout, fs
+from interest_tracker.layout.report import ReportPages
+from interest_tracker.layout.warehouse import DRIFT, INTEREST, RECOMMENDATIONS
 
 # Each test includes spark-submit JVM start-ups on a 2-core machine: allow more than pytest.ini's 900 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -175,27 +185,75 @@ def _pack_stamp() -> str:
     return h.hexdigest()[:16]
 
 
+class PackJob:
+    """``cluster/pack_env.sh`` running in the background (or already cached): ``wait()`` -> the archive."""
+
+    def __init__(self, out: Path, proc: subprocess.Popen | None = None, partial: Path | None = None,
+                 log_path: Path | None = None):
+        self.out, self.proc, self.partial, self.log_path = out, proc, partial, log_path
+        self.t0 = time.monotonic()
+
+    @property
+    def archive(self) -> Path:
+        return self.out / "interest-tracker-env.tar.gz"
+
+    def wait(self) -> Path:
+        if self.proc is not None:
+            t_wait = time.monotonic()
+            rc = self.proc.wait(timeout=1500)
+            assert rc == 0 and (self.partial / self.archive.name).is_file(), (
+                f"cluster/pack_env.sh failed (exit {rc}):\n" + self.log_path.read_text(errors="replace")[-3000:])
+            os.rename(self.partial, self.out)  # a complete pack only: an interrupted one is never reused
+            self.proc, self.partial = None, None
+            log.info("packed the environment in %.0f s (%.0f s of it waited for, the rest overlapped): %s (%.0f MB)",
+                     time.monotonic() - self.t0, time.monotonic() - t_wait, self.archive,
+                     self.archive.stat().st_size / 1e6)
+        return self.archive
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        if self.partial is not None:
+            shutil.rmtree(self.partial, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def packed_env() -> Path:
-    """``cluster/pack_env.sh``'s env archive (what users upload), built once per content."""
+def pack_job(workspace):
+    """Start ``cluster/pack_env.sh`` (what users upload), once per content of what it packs.
+
+    Packing takes minutes on one core (pip, then gzip), so it runs in the background: the
+    local-mode fixtures (raw logs, the reference stage-1 run) and the cluster start-up use
+    the other core meanwhile, and ``packed_env`` waits for it.
+    """
     pytest.importorskip("horovod", reason="horovod not built: scripts/build_horovod.sh (make env)")
     tools = Path(sys.executable).parent.parent / ".interest-tracker/tools"
     if not (tools / "venv_pack").is_dir():
         pytest.skip("venv-pack not installed: run scripts/install_test_tools.sh (make test-tools)")
     cache = Path(os.environ.get("INTEREST_TRACKER_PACK_CACHE", Path.home() / ".cache/interest-tracker/packed-env"))
     out = cache / _pack_stamp()
-    archive = out / "interest-tracker-env.tar.gz"
-    if not archive.is_file():
-        if cache.is_dir():  # keep only the newest pack: each is ~1 GB
-            for old in cache.iterdir():
-                shutil.rmtree(old, ignore_errors=True)
-        t0 = time.monotonic()
-        res = subprocess.run([str(REPO / "cluster/pack_env.sh"), str(out)], capture_output=True, text=True,
-                             timeout=1500, env={**os.environ, "TOOLS_DIR": str(tools)})
-        assert res.returncode == 0 and archive.is_file(), res.stderr[-3000:]
-        log.info("packed the environment in %.0f s: %s (%.0f MB)", time.monotonic() - t0, archive,
-                 archive.stat().st_size / 1e6)
-    return archive
+    if (out / "interest-tracker-env.tar.gz").is_file():
+        yield PackJob(out)
+        return
+    if cache.is_dir():  # keep only the newest pack: each is ~1 GB
+        for old in cache.iterdir():
+            shutil.rmtree(old, ignore_errors=True)
+    partial = cache / f".{out.name}.partial-{os.getpid()}"
+    log_path = workspace / "pack_env.log"
+    with open(log_path, "wb") as f:
+        proc = subprocess.Popen([str(REPO / "cluster/pack_env.sh"), str(partial)], stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "TOOLS_DIR": str(tools)}, start_new_session=True)
+    job = PackJob(out, proc, partial, log_path)
+    try:
+        yield job
+    finally:
+        job.stop()
+
+
+@pytest.fixture(scope="module")
+def packed_env(pack_job) -> Path:
+    """``cluster/pack_env.sh``'s env archive, once the background pack is done."""
+    return pack_job.wait()
 
 
 @pytest.fixture(scope="module")
@@ -256,12 +314,14 @@ def prepare_config(raw: Path, out: Path) -> dict:
             "sequences": {"window_length": 10, "num_row_groups": 8}}
 
 
-def read_partition(spark, root: Path, table: str, contract: str):
+def read_partition(spark, layout, table: str, contract: str):
+    """Run RUN of a stage-1 table (``layout``: a Stage1Layout) or warehouse table (a Warehouse)."""
     from pyspark.sql import functions as F
 
     from interest_tracker import io
 
-    return io.read_table(spark, f"file://{root}/{table}", contract).where(F.col("run_date") == F.lit(RUN))
+    url = layout.table(table) if isinstance(layout, Stage1Layout) else layout.table_url(table)
+    return io.read_table(spark, url, contract).where(F.col("run_date") == F.lit(RUN))
 
 
 def assert_same_rows(a, b, what: str) -> None:
@@ -273,36 +333,25 @@ def assert_same_rows(a, b, what: str) -> None:
 # --------------------------------------------------------------------------- the tests
 
 @pytest.fixture(scope="module")
-def clean_run(submit, raw_logs, workspace):
-    return submit("prepare-clean", "prepare_events", prepare_config(raw_logs, workspace / "out-clean"))
+def reference_out(pack_job, raw_logs, spark, workspace) -> Path:
+    """Stage 1 on the same raw logs without failures: the job's library call in local mode
+    (the shared session), run while the environment is packed. Stage 1's output does not
+    depend on where, or how many times, its tasks ran, so the killed cluster run must write
+    exactly this."""
+    from interest_tracker.config import from_dict
+    from interest_tracker.prepare.config import PrepareConfig
+    from interest_tracker.prepare.pipeline import run_prepare
+
+    out = workspace / "out-reference"
+    t0 = time.monotonic()
+    run_prepare(spark, from_dict(PrepareConfig, prepare_config(raw_logs, out)), RUN)
+    log.info("reference stage-1 run (local mode) in %.0f s", time.monotonic() - t0)
+    return out
 
 
-def test_executors_run_the_packed_environment(clean_run, cluster, packed_env):
-    """The executors ran Python from the unpacked archive: the submit names no other Python
-    for them, and every executor directory of the app holds the unpacked environment."""
-    conf = dict(clean_run.argv[i + 1].split("=", 1) for i, a in enumerate(clean_run.argv) if a == "--conf")
-    assert clean_run.argv[clean_run.argv.index("--archives") + 1] == f"file://{packed_env}#environment"
-    assert conf["spark.pyspark.python"] == "./environment/bin/python"
-    app_id = next(e["App ID"] for e in clean_run.events() if e["Event"] == "SparkListenerApplicationStart")
-    unpacked = {d.name: sorted(d.work_dir.glob(f"{app_id}/*/environment/bin/python"))
-                for d in cluster.daemons if d.work_dir is not None}
-    log.info("unpacked environments of %s: %s", app_id, unpacked)
-    assert set(unpacked) == {"worker0", "worker1"} and all(unpacked.values()), unpacked  # on both workers
-
-
-def test_prepare_runs_on_executors_of_both_workers(clean_run, cluster, workspace):
-    assert "Executor: Running task" not in clean_run.text, (
-        "the driver ran the tasks itself (local mode): the job ignored spark-submit's --master. "
-        "interest_tracker.spark.get_session must attach to spark-submit's JVM before reading SparkConf")
-    per_worker = tasks_per_worker(clean_run, cluster)
-    log.info("prepare_events tasks per worker: %s", per_worker)
-    assert set(per_worker) == {"worker0", "worker1"}, per_worker
-    assert min(per_worker.values()) > 0
-    report = json.loads((workspace / f"out-clean/reports/run_date={RUN}/report.json").read_text())
-    assert report["reconciled"] and report["counts"]["clean"] > 0
-
-
-def test_prepare_survives_a_killed_worker(submit, cluster, raw_logs, workspace, clean_run, spark):
+@pytest.fixture(scope="module")
+def prepare_run(pack_job, reference_out, submit, cluster, raw_logs, workspace):
+    """Stage 1 on the cluster, one worker SIGKILLed mid-job; -> (Run, {"index", "executor"} of the kill)."""
     killed = {}
 
     def kill_mid_job(proc, log_path):
@@ -324,8 +373,44 @@ def test_prepare_survives_a_killed_worker(submit, cluster, raw_logs, workspace, 
                     return
             time.sleep(0.1)
 
-    run = submit("prepare-killed", "prepare_events", prepare_config(raw_logs, workspace / "out-killed"),
-                 during=kill_mid_job)
+    try:
+        run = submit("prepare-killed", "prepare_events", prepare_config(raw_logs, workspace / "out-killed"),
+                     during=kill_mid_job)
+    finally:
+        if killed:  # bring the cluster back to two workers for the Horovod stage
+            cluster.start_worker(killed["index"])
+    return run, killed
+
+
+def test_executors_run_the_packed_environment(prepare_run, cluster, packed_env):
+    """The executors ran Python from the unpacked archive: the submit names no other Python
+    for them, and every executor directory of the app holds the unpacked environment."""
+    run, _ = prepare_run
+    conf = dict(run.argv[i + 1].split("=", 1) for i, a in enumerate(run.argv) if a == "--conf")
+    assert run.argv[run.argv.index("--archives") + 1] == f"file://{packed_env}#environment"
+    assert conf["spark.pyspark.python"] == "./environment/bin/python"
+    app_id = next(e["App ID"] for e in run.events() if e["Event"] == "SparkListenerApplicationStart")
+    unpacked = {d.name: sorted(d.work_dir.glob(f"{app_id}/*/environment/bin/python"))
+                for d in cluster.daemons if d.work_dir is not None}
+    log.info("unpacked environments of %s: %s", app_id, unpacked)
+    assert set(unpacked) == {"worker0", "worker1"} and all(unpacked.values()), unpacked  # on both workers
+
+
+def test_prepare_runs_on_executors_of_both_workers(prepare_run, cluster, workspace):
+    run, _ = prepare_run
+    assert "Executor: Running task" not in run.text, (
+        "the driver ran the tasks itself (local mode): the job ignored spark-submit's --master. "
+        "interest_tracker.spark.get_session must attach to spark-submit's JVM before reading SparkConf")
+    per_worker = tasks_per_worker(run, cluster)
+    log.info("prepare_events tasks per worker: %s", per_worker)
+    assert set(per_worker) == {"worker0", "worker1"}, per_worker
+    assert min(per_worker.values()) > 0
+    report = fs.read_json(Stage1Layout(str(workspace / "out-killed"), RUN).report)
+    assert report["reconciled"] and report["counts"]["clean"] > 0
+
+
+def test_prepare_survives_a_killed_worker(prepare_run, reference_out, cluster, workspace, spark):
+    run, killed = prepare_run
     assert killed, "the job finished before the worker could be killed"
     events = run.events()
     removed = [e for e in events if e["Event"] == "SparkListenerExecutorRemoved"]
@@ -337,24 +422,20 @@ def test_prepare_survives_a_killed_worker(submit, cluster, raw_logs, workspace, 
     log.info("prepare_events (with failure) tasks per worker: %s", per_worker)
     assert len(per_worker) == 2 and min(per_worker.values()) > 0, per_worker
 
-    clean, killed_out = workspace / "out-clean", workspace / "out-killed"
+    clean, killed_out = Stage1Layout(str(reference_out), RUN), Stage1Layout(str(workspace / "out-killed"), RUN)
     for table, contract in (("events", "clean_events"), ("sessions", "sessions"), ("rejected", "rejected_events"),
                             ("quarantine", "quarantined_events")):
         assert_same_rows(read_partition(spark, clean, table, contract),
                          read_partition(spark, killed_out, table, contract), table)
-    a = json.loads((clean / f"reports/run_date={RUN}/report.json").read_text())
-    b = json.loads((killed_out / f"reports/run_date={RUN}/report.json").read_text())
+    a, b = fs.read_json(clean.report), fs.read_json(killed_out.report)
     assert a["counts"] == b["counts"]
-    info_a = Stage1Layout(str(clean), RUN).dataset().info()
-    info_b = Stage1Layout(str(killed_out), RUN).dataset().info()
+    info_a, info_b = clean.dataset().info(), killed_out.dataset().info()
     assert {k: info_a[k] for k in ("rows", "targets", "num_items")} == {k: info_b[k] for k in ("rows", "targets", "num_items")}
     for split in ("train", "valid", "test"):
         cols = "window_id", "user_id", "length", "input_items", "target_items", "target_mask"
-        sa = spark.read.parquet(f"file://{clean}/sequences/run_date={RUN}/{split}").select(*cols)
-        sb = spark.read.parquet(f"file://{killed_out}/sequences/run_date={RUN}/{split}").select(*cols)
+        sa = spark.read.parquet(clean.dataset().split(split)).select(*cols)
+        sb = spark.read.parquet(killed_out.dataset().split(split)).select(*cols)
         assert_same_rows(sa, sb, f"sequences/{split}")
-    # Bring the cluster back to two workers for the Horovod stage.
-    cluster.start_worker(killed["index"])
 
 
 def _need_job(name: str) -> None:
@@ -363,13 +444,13 @@ def _need_job(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def train_run(submit, clean_run, workspace, cluster):
+def train_run(submit, prepare_run, workspace, cluster):
     _need_job("train_model")
     pytest.importorskip("horovod", reason="horovod not built: scripts/build_horovod.sh (make env)")
     cluster.wait_for_workers(2)
-    cfg = {"dataset": f"file://{workspace}/out-clean/sequences/run_date={RUN}",
-           # A plain path: training writes its artifact with local file APIs (a shared
-           # filesystem on a real cluster); file:// would create a directory named "file:".
+    cfg = {"dataset": Stage1Layout(str(workspace / "out-killed"), RUN).sequences,  # the cluster's stage 1
+           # A plain path here (the layout takes paths and URLs alike; tests/test_s3_handoff.py
+           # covers s3://). Rank 0 and this test process share the machine's disk.
            "artifact_root": str(workspace / "artifacts"), "launcher": "horovod", "num_proc": 2,
            "epochs": 2, "batch_size": 32, "eval_batch_size": 128, "warmup_steps": 0, "reader_pool": "dummy",
            "model": {"hidden_size": 16, "embedding_dim": 16, "event_type_dim": 4}, "log_every_steps": 5}
@@ -403,7 +484,7 @@ def test_train_runs_two_horovod_ranks_on_two_workers(train_run, cluster, workspa
 @pytest.fixture(scope="module")
 def score_run(submit, train_run, workspace):
     _need_job("score_users")
-    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": str(workspace / "artifacts"),
+    cfg = {"events_root": f"file://{workspace}/out-killed", "artifact_root": str(workspace / "artifacts"),
            "warehouse_root": f"file://{workspace}/warehouse", "mode": "full", "top_k": 5, "register_tables": False}
     return submit("score", "score_users", cfg)
 
@@ -414,11 +495,14 @@ def test_score_writes_the_warehouse_tables(score_run, cluster, workspace, spark)
     per_worker = tasks_per_worker(score_run, cluster)
     log.info("score_users tasks per worker: %s", per_worker)
     assert set(per_worker) == {"worker0", "worker1"}, per_worker
-    wh = workspace / "warehouse"
-    users = read_partition(spark, workspace / "out-clean", "events", "clean_events").select("user_id").distinct().count()
-    interest = read_partition(spark, wh, "user_interest", "user_interest")
-    recs = read_partition(spark, wh, "user_recommendations", "user_recommendations")
-    drift = read_partition(spark, wh, "user_interest_drift", "user_interest_drift")
+    from interest_tracker.layout.warehouse import Warehouse
+
+    wh = Warehouse(str(workspace / "warehouse"))
+    users = read_partition(spark, Stage1Layout(str(workspace / "out-killed"), RUN), "events", "clean_events"
+                           ).select("user_id").distinct().count()
+    interest = read_partition(spark, wh, INTEREST, "user_interest")
+    recs = read_partition(spark, wh, RECOMMENDATIONS, "user_recommendations")
+    drift = read_partition(spark, wh, DRIFT, "user_interest_drift")
     assert interest.count() == users > 0
     assert drift.count() == users
     per_user = recs.groupBy("user_id").agg(F.count("*").alias("n"), F.min("rank").alias("lo"), F.max("rank").alias("hi"))
@@ -427,11 +511,11 @@ def test_score_writes_the_warehouse_tables(score_run, cluster, workspace, spark)
 
 
 def test_report_job_on_the_cluster(submit, score_run, workspace):
-    cfg = {"events_root": f"file://{workspace}/out-clean", "artifact_root": str(workspace / "artifacts"),
+    cfg = {"events_root": f"file://{workspace}/out-killed", "artifact_root": str(workspace / "artifacts"),
            "warehouse_root": f"file://{workspace}/warehouse", "report_dir": str(workspace / "report"),
            "allow_missing": False}
     submit("report", "pipeline_report", cfg)
-    page = workspace / f"report/run_date={RUN}/index.html"
+    page = ReportPages(str(workspace / "report")).page(RUN)
     summary = json.loads((page.parent / "summary.json").read_text())
     assert summary["missing"] == {}
     assert summary["counts"]["input rows"] > summary["counts"]["clean"] > 0

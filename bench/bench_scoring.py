@@ -4,16 +4,21 @@ side (same run) with the best plain numpy does for the same work on the same cor
     .venv/bin/python bench/bench_scoring.py                     # 100k users x 100k items, K=20, local[2]
     .venv/bin/python bench/bench_scoring.py --users 20000       # quicker
     .venv/bin/python bench/bench_scoring.py --sweep-bound --users 4096   # pick the bound's block sizes
+    git show REV:lib/interest_tracker/scoring/topk.py > /tmp/topk_before.py
+    .venv/bin/python bench/bench_scoring.py --topk-before /tmp/topk_before.py --users 2048   # a topk.py change, side by side
+    .venv/bin/python bench/bench_scoring.py --product-check   # the block product: numpy kernels vs torch
 
-Figures, one process, same shapes (users x (D+1) @ (D+1) x items, float32, K=20):
+Figures, one run, same shapes (users x (D+1) @ (D+1) x items, float32, K=20):
   bound      plain numpy, the same work as the job's top-K: blocked matmul into ONE
              preallocated (user_block x item_block) buffer (``np.matmul(..., out=)``),
              the user's consumed items set to -inf, a top-K per block
              (``np.argpartition``), the per-block candidates merged per user and sorted.
              Item matrix padded exactly as the job pads it (``topk.augmented_items``).
+             numpy's OpenBLAS runs the best kernels this CPU has (OPENBLAS_CORETYPE, see
+             best_openblas_core: on a VM with a generic CPU model it would pick SSE3 ones).
              Threads: the same total as the Spark side. local[2] runs 2 Python workers,
              each with torch (MKL) at 1 thread (ExecutorConfig.torch_threads) and
-             OMP_NUM_THREADS=1 (PySpark sets it to spark.task.cpus), so the bound runs in
+             OMP_NUM_THREADS=1 (PySpark sets it in the worker; the bench reads it), so the bound runs in
              2 processes x 1 BLAS thread, each on half the users; its time is from a
              common start barrier to the last process's end. The bench prints the
              threads each side really has (``threads:`` lines) and CPU/wall per worker.
@@ -360,6 +365,89 @@ def print_breakdown(name: str, bd: dict, job_s: float) -> None:
         print(f"    threads in worker: {th}")
 
 
+def _numpy_product_rate(items_aug: np.ndarray, item_block: int, reps: int, queue) -> None:
+    """numpy's (256 x D+1) @ (D+1 x item_block) products into one out= buffer: GFLOP per CPU second."""
+    q = np.random.default_rng(0).standard_normal((256, items_aug.shape[1])).astype(np.float32)
+    buf = np.empty((256, item_block), dtype=np.float32)
+    starts = range(0, items_aug.shape[0] - item_block + 1, item_block)
+    c = time.process_time()
+    for _ in range(reps):
+        for b0 in starts:
+            np.matmul(q, items_aug[b0:b0 + item_block].T, out=buf)
+    queue.put((blas_threads().get("openblas_core"),
+               2.0 * 256 * items_aug.shape[1] * item_block * len(starts) * reps / (time.process_time() - c) / 1e9))
+
+
+def product_check(items_aug: np.ndarray, item_block: int, reps: int = 3) -> None:
+    """GFLOP/s per CPU second of the block product, 1 thread: numpy with its own OpenBLAS
+    kernel pick and with the best one for this CPU, torch fresh output and torch out=."""
+    import torch
+
+    ctx = mp.get_context("spawn")
+    for coretype in (None, best_openblas_core()):
+        saved = {key: os.environ.get(key) for key in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")}
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+        if coretype:
+            os.environ["OPENBLAS_CORETYPE"] = coretype
+        try:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_numpy_product_rate, args=(items_aug, item_block, reps, queue))
+            proc.start()
+            core, rate = queue.get()
+            proc.join()
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        print(f"  numpy OPENBLAS_CORETYPE={coretype or '(unset)'} -> kernels {core}: {rate:6.1f} GFLOP/CPU-s")
+    torch.set_num_threads(1)
+    t_items = torch.from_numpy(items_aug)
+    v = torch.from_numpy(np.random.default_rng(0).standard_normal((256, items_aug.shape[1])).astype(np.float32))
+    tile = torch.empty((256, item_block))
+    starts = range(0, items_aug.shape[0] - item_block + 1, item_block)
+    flop = 2.0 * 256 * items_aug.shape[1] * item_block * len(starts) * reps
+    for name, fn in (("torch v @ block.T (fresh)", lambda b0: v @ t_items[b0:b0 + item_block].T),
+                     ("torch mm(..., out=tile)", lambda b0: torch.mm(v, t_items[b0:b0 + item_block].T, out=tile))):
+        c = time.process_time()
+        for _ in range(reps):
+            for b0 in starts:
+                fn(b0)
+        print(f"  {name:33s}: {flop / (time.process_time() - c) / 1e9:6.1f} GFLOP/CPU-s")
+
+
+def compare_topk(before_path: str, items_aug_t, users: int, n_consumed: int, k: int, batch: int, item_block: int,
+                 reps: int) -> None:
+    """Another version of topk.py (a file) against the installed one: blocked_topk CPU seconds,
+    1 torch thread, one process, alternating reps; and whether the outputs are bitwise equal."""
+    import importlib.util
+
+    import torch
+
+    from interest_tracker.scoring import topk as after
+
+    spec = importlib.util.spec_from_file_location("topk_before", before_path)
+    before = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(before)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    dim = items_aug_t.shape[1] - 1
+    vec = torch.from_numpy((rng.integers(-1000, 1001, (users, dim)) / 1e4).astype(np.float32))
+    consumed = [rng.integers(2, items_aug_t.shape[0] - GROUP, n_consumed) for _ in range(users)]
+    res, cpu = {}, {"before": [], "after": []}
+    for _ in range(reps):
+        for name, mod in (("before", before), ("after", after)):
+            c = time.process_time()
+            res[name] = mod.blocked_topk(vec, items_aug_t, k, consumed, batch, item_block)
+            cpu[name].append(time.process_time() - c)
+    same = all(np.array_equal(a, b) for a, b in zip(res["before"], res["after"]))
+    b, a = min(cpu["before"]), min(cpu["after"])
+    print(f"# blocked_topk {users} users x {items_aug_t.shape[0]} item rows, K={k}, {n_consumed} consumed, batch {batch}, "
+          f"item block {item_block}, 1 torch thread, load avg {os.getloadavg()[0]:.1f}")
+    print(f"  CPU-s per rep: before {['%.2f' % x for x in cpu['before']]}  after {['%.2f' % x for x in cpu['after']]}")
+    print(f"  best: before {users / b:.0f} users/CPU-s, after {users / a:.0f} users/CPU-s, after/before {b / a:.2f}x; "
+          f"outputs bitwise identical: {same}")
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -387,6 +475,10 @@ def main(argv=None) -> int:
     p.add_argument("--sweep-select", default="argpartition,grouped")
     p.add_argument("--sweep-user-blocks", default="128,256,512")
     p.add_argument("--sweep-item-blocks", default="2048,4096,8192,16384")
+    p.add_argument("--topk-before", metavar="FILE", help="compare this topk.py with the installed one and exit")
+    p.add_argument("--reps", type=int, default=3, help="repetitions of --topk-before")
+    p.add_argument("--product-check", action="store_true",
+                   help="GFLOP/s of the block product: numpy's kernel pick vs this CPU's best, torch; and exit")
     p.add_argument("--skip-end2end", action="store_true")
     p.add_argument("--skip-grouped", action="store_true", help="do not run the bound-grouped context figure")
     p.add_argument("--no-breakdown", action="store_true")
@@ -410,6 +502,16 @@ def main(argv=None) -> int:
     print(f"# scoring bench: {args.users} users x {args.items} items, K={args.k}, D={args.dim}, L={args.window}, "
           f"{args.consumed} consumed/user, master={args.master}, cpus={os.cpu_count()}, "
           f"items_aug {items_aug.shape} {items_aug.dtype}, load avg at start={os.getloadavg()[0]:.1f}", flush=True)
+
+    if args.product_check:
+        print(f"# block product 256 x {items_aug.shape[1]} @ {items_aug.shape[1]} x {args.item_block}, float32, "
+              f"1 thread, load avg {os.getloadavg()[0]:.1f}")
+        product_check(items_aug, args.item_block)
+        return 0
+    if args.topk_before:
+        compare_topk(args.topk_before, torch.from_numpy(items_aug), args.users, args.consumed, args.k,
+                     args.score_batch, args.item_block, args.reps)
+        return 0
 
     coretype = {"auto": best_openblas_core(), "none": None}.get(args.openblas_coretype, args.openblas_coretype)
 

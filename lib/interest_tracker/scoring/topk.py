@@ -52,7 +52,8 @@ def _block_topk(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     groups = s.view(rows, n // GROUP, GROUP)
     kg = min(k, n // GROUP)
     _, gi = torch.topk(groups.amax(dim=2), kg, dim=1)
-    cand = torch.gather(groups, 1, gi.unsqueeze(-1).expand(-1, -1, GROUP)).reshape(rows, kg * GROUP)
+    # Whole groups copied by indexing: same values as a gather, a third cheaper on the CPU.
+    cand = groups[torch.arange(rows, device=s.device).unsqueeze(1), gi].reshape(rows, kg * GROUP)
     cols = (gi.unsqueeze(-1) * GROUP + torch.arange(GROUP, device=s.device)).reshape(rows, kg * GROUP)
     vals, pos = torch.topk(cand, min(k, kg * GROUP), dim=1)
     return vals, torch.gather(cols, 1, pos)
@@ -78,13 +79,25 @@ def blocked_topk(
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_score = np.full((n, k), -np.inf, dtype=np.float32)
     ones = torch.ones((batch_size, 1), dtype=items_aug.dtype, device=device)
+    # One score tile per block width, reused by every block and batch: the same product as a
+    # fresh ``v @ block.T`` (same shapes, so the same bits), without allocating and
+    # page-faulting a new batch_size x item_block_size tile per block (~20% of the product
+    # on the CPU). select_topk masks the tile in place and keeps only copies of the top-K.
+    tiles: dict[int, torch.Tensor] = {}
+
+    def score_block(v, b0, b1):
+        tile = tiles.get(b1 - b0)
+        if tile is None:
+            tile = tiles[b1 - b0] = torch.empty((batch_size, b1 - b0), dtype=items_aug.dtype, device=device)
+        return torch.mm(v, items_aug[b0:b1].T, out=tile)
+
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         rows = stop - start
         v = torch.zeros((batch_size, vectors.shape[1]), dtype=items_aug.dtype, device=device)
         v[:rows] = vectors[start:stop].to(device=device, dtype=items_aug.dtype)
         v = torch.cat([v, ones], dim=1)
-        i_np, s_np = select_topk(lambda b0, b1: v @ items_aug[b0:b1].T, num_items, item_block_size, k,
+        i_np, s_np = select_topk(lambda b0, b1, v=v: score_block(v, b0, b1), num_items, item_block_size, k,
                                  consumed, start, stop, batch_size, items_aug.dtype, device)
         w = s_np.shape[1]
         out_idx[start:stop, :w] = i_np

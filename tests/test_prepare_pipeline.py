@@ -78,7 +78,7 @@ def test_rerun_same_date_is_idempotent(spark, jsonl_run, tmp_path):
             df = spark.read.parquet(io.join(out, table))
             snap[table] = sorted(tuple(r) for r in df.collect())
         for split in ("train", "valid", "test"):
-            df = spark.read.parquet(io.join(out, "sequences", f"run_date={RUN_DATE}", split))
+            df = spark.read.parquet(Stage1Layout(out, RUN_DATE).dataset().split(split))
             snap[split] = sorted((r.window_id, tuple(r.input_items), tuple(r.target_mask)) for r in df.collect())
         return snap
 
@@ -97,7 +97,7 @@ def test_rerun_same_date_is_idempotent(spark, jsonl_run, tmp_path):
 def test_petastorm_two_shards_hold_every_row_once(jsonl_run):
     from petastorm import make_batch_reader, make_reader
 
-    url = io.to_url(str(jsonl_run["root"] / "out" / "sequences" / f"run_date={RUN_DATE}" / "train"))
+    url = Stage1Layout(str(jsonl_run["root"] / "out"), RUN_DATE).dataset().split("train")
     shards = []
     for shard in range(2):
         ids = []

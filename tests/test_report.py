@@ -16,7 +16,10 @@ import pytest
 
 from interest_tracker.config import ConfigError
 from interest_tracker.contracts import load_contract
-from interest_tracker.layout import ArtifactStore
+from interest_tracker.layout import ArtifactStore, Stage1Layout, fs
+from interest_tracker.layout.report import ReportPages
+from interest_tracker.layout.warehouse import DRIFT as DRIFT_TABLE
+from interest_tracker.layout.warehouse import Warehouse
 from interest_tracker.report import summaries
 from interest_tracker.report.build import SECTION_IDS, MissingInput, build_report
 from interest_tracker.report.config import ReportConfig
@@ -75,19 +78,17 @@ STAGE1 = {"run_date": RUN.isoformat(), "reconciled": True,
 @pytest.fixture(scope="module")
 def pipeline_output(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    part = f"run_date={RUN}"
-    (root / "out/reports" / part).mkdir(parents=True)
-    (root / "out/reports" / part / "report.json").write_text(json.dumps(STAGE1))
+    stage1, wh = Stage1Layout(str(root / "out"), RUN), Warehouse(str(root / "wh"))
+    fs.write_json(stage1.report, STAGE1)
     _write(spark, session_rows([("a", 1), ("a", 3), ("b", 3), ("b", 50), ("c", 2)]), "sessions",
-           root / "out/sessions" / part)
-    _write(spark, event_rows({"a": 4, "b": 8, "c": 2, "u2": 5}), "clean_events", root / "out/events" / part)
+           stage1.partition_url("sessions"))
+    _write(spark, event_rows({"a": 4, "b": 8, "c": 2, "u2": 5}), "clean_events", stage1.partition_url("events"))
     day0_events = [(*r[:9], DAY0) for r in event_rows({"u2": 3})]
     day0_events = [(f"d0-{r[0]}", r[1], "i1", r[3], r[4], r[5] - dt.timedelta(days=1), *r[6:]) for r in day0_events]
-    _write(spark, day0_events, "clean_events", root / "out/events" / f"run_date={DAY0}")
+    _write(spark, day0_events, "clean_events", stage1.partition_url("events", DAY0))
     ArtifactStore(str(root / "artifacts")).write("v1", {}, {"model_version": "v1", "vocab_version": 1}, METRICS)
-    _write(spark, [(*r, RUN) for r in DRIFT], "user_interest_drift", root / "wh/user_interest_drift" / part)
-    _write(spark, [(*r, DAY0) for r in DRIFT_DAY0], "user_interest_drift",
-           root / "wh/user_interest_drift" / f"run_date={DAY0}")
+    _write(spark, [(*r, RUN) for r in DRIFT], "user_interest_drift", wh.partition_url(DRIFT_TABLE, RUN))
+    _write(spark, [(*r, DAY0) for r in DRIFT_DAY0], "user_interest_drift", wh.partition_url(DRIFT_TABLE, DAY0))
     spark.createDataFrame(CATEGORIES, "item_id string, category string").coalesce(1).write.parquet(
         str(root / "categories"))
     return root
@@ -132,7 +133,8 @@ def test_drift_histogram_edges_and_nulls(spark):
 
 def test_report_holds_every_section_and_the_real_numbers(spark, pipeline_output):
     page = build_report(spark, cfg_for(pipeline_output), RUN)
-    assert page == pipeline_output / "report" / f"run_date={RUN}" / "index.html"
+    assert page == ReportPages(str(pipeline_output / "report")).page(RUN)
+    assert page.parent.name == f"run_date={RUN}" and page.name == "index.html"  # the documented place
     text = page.read_text()
     for sid in SECTION_IDS:
         assert f'<section id="{sid}">' in text

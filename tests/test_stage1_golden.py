@@ -19,6 +19,7 @@ import os
 import pytest
 
 from interest_tracker import io
+from interest_tracker.layout import Stage1Layout
 from interest_tracker.prepare.config import (CleaningConfig, InputConfig, PrepareConfig, SequenceConfig,
                                              SessionConfig)
 from interest_tracker.prepare.pipeline import run_prepare
@@ -58,14 +59,15 @@ def _digest(df) -> list:
 def output_digests(spark, out_root: str) -> dict:
     """Row count and digest of every stage-1 output under ``out_root`` (plus the dataset fingerprint)."""
     out = io.to_url(out_root)
-    seq = io.join(out, "sequences", f"run_date={RUN_DATE}")
-    d = {t: _digest(spark.read.parquet(io.join(out, t)).select(*V1_COLUMNS.get(t, ("*",)))) for t in TABLES}
-    d["vocabulary"] = _digest(spark.read.parquet(io.join(out, "vocabulary")))
+    layout = Stage1Layout(out, RUN_DATE)
+    dataset = layout.dataset()
+    d = {t: _digest(spark.read.parquet(layout.table(t)).select(*V1_COLUMNS.get(t, ("*",)))) for t in TABLES}
+    d["vocabulary"] = _digest(spark.read.parquet(layout.vocabulary))
     for split in SPLITS:
-        d[split] = _digest(spark.read.parquet(io.join(seq, split)))
+        d[split] = _digest(spark.read.parquet(dataset.split(split)))
     # the columns stage 1 wrote before the rework (later columns: decayed popularity, issue 13)
-    d["item_stats"] = _digest(spark.read.parquet(io.join(seq, "item_stats")).select("item_index", "train_count"))
-    info = io.read_json(spark, io.join(seq, "dataset_info.json"))
+    d["item_stats"] = _digest(spark.read.parquet(dataset.item_stats).select("item_index", "train_count"))
+    info = dataset.info()
     d["fingerprint"] = info["fingerprint"][:16]
     return d
 

@@ -6,12 +6,12 @@ through ``run_prepare``); the window rules themselves are tested in test_sequenc
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from interest_tracker.layout import SequencesDataset
 from interest_tracker.training.loaders import count_rows, make_loader, read_split, row_groups
 
 # The GPU machine of bench/device_check.sh has no petastorm; everywhere else both loaders run.
@@ -27,7 +27,7 @@ def _train_rows(root) -> dict:
 
 
 def test_dataset_info_matches_the_row_groups_and_rows(training_dataset):
-    info = json.loads((training_dataset / "dataset_info.json").read_text())
+    info = SequencesDataset(str(training_dataset)).info()
     for split in ("train", "valid", "test"):
         assert info["rows"][split] == count_rows(str(training_dataset / split)) > 0
     assert len(row_groups(str(training_dataset / "train"))) >= 8  # >= 4 per rank for 2 ranks
@@ -36,7 +36,7 @@ def test_dataset_info_matches_the_row_groups_and_rows(training_dataset):
 @pytest.mark.parametrize("kind", [pytest.param("petastorm", marks=NO_PETASTORM), "pyarrow"])
 def test_loaders_give_every_rank_the_same_number_of_full_batches_from_disjoint_shards(training_dataset, kind):
     url = str(training_dataset / "train")
-    width = json.loads((training_dataset / "dataset_info.json").read_text())["window_length"]
+    width = SequencesDataset(str(training_dataset)).info()["window_length"]
     for rank in range(2):
         loader = make_loader(kind, url, rank, 2, batch_size=5, seed=3, pool="dummy", buffer_batches=1,
                              fields=("input_items", "target_mask", "length"))

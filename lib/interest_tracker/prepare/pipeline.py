@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from .. import io
 from ..config import to_dict
 from ..layout import Stage1Layout, commit, hadoop
+from ..layout.stage1 import ITEM_STATS
 from . import bots, clean, dedupe, features, report, sequences, sessionize, support, vocabulary
 from .config import PrepareConfig
 
@@ -242,7 +243,7 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
         log.info("%s windows: %d rows, %d targets", split, info["rows"][split], info["targets"][split])
         clock.lap(f"{split} windows" + (" (+ features, split cutoffs)" if split == "train" else ""))
     stats = sequences.item_train_counts(split_feats, vocab).coalesce(1)
-    hadoop.write_partition(stats, seq_dir, "item_stats")
+    hadoop.write_partition(stats, seq_dir, ITEM_STATS)
     info["fingerprint"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
     layout.write_dataset_info(spark, info, seq_dir)
     clock.lap("item stats + dataset info")

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ from pyspark.sql import functions as F
 from .. import io
 from ..layout import ArtifactStore, Stage1Layout
 from ..layout.artifact import ARTIFACT_FILE, METRICS_FILE
+from ..layout.report import PAGE_FILE, SUMMARY_FILE, ReportPages
 from ..layout.warehouse import Warehouse
 from . import plots, summaries
 from .config import ReportConfig
@@ -37,16 +37,11 @@ class MissingInput(Exception):
     """A stage's output for this run date is absent; the message names it and its job."""
 
 
-def _local_dir(url: str) -> Path:
-    return Path(url[len("file://"):] if url.startswith("file://") else url)
-
-
 class _Inputs:
     """Locations of every input for one run date, and their loaders."""
 
     def __init__(self, spark: SparkSession, cfg: ReportConfig, run_date: dt.date):
         self.spark, self.cfg, self.run_date = spark, cfg, run_date
-        self.part = f"run_date={run_date.isoformat()}"
         self.stage1 = io.to_url(cfg.events_root)
         self.artifacts = io.to_url(cfg.artifact_root)
         self.warehouse = io.to_url(cfg.warehouse_root)
@@ -70,10 +65,12 @@ class _Inputs:
             return self.wh.partition_url(name, self.run_date)
         return self.stage1_layout.partition_url(name)
 
+    def _table_url(self, root: str, name: str) -> str:
+        return self.wh.table_url(name) if root == self.warehouse else self.stage1_layout.table(name)
+
     def table(self, root: str, name: str, contract: str, job: str):
-        table_url = io.join(root, name)
         self._require(self._partition(root, name), job)
-        return io.read_table(self.spark, table_url, contract).where(F.col("run_date") == F.lit(self.run_date))
+        return io.read_table(self.spark, self._table_url(root, name), contract).where(F.col("run_date") == F.lit(self.run_date))
 
     def sessions(self):
         return self.table(self.stage1, "sessions", "sessions", "jobs/prepare_events.py")
@@ -87,7 +84,8 @@ class _Inputs:
     def history(self, root: str, name: str, contract: str, job: str):
         """Every partition of a table up to and including this run date."""
         self._require(self._partition(root, name), job)
-        return io.read_table(self.spark, io.join(root, name), contract).where(F.col("run_date") <= F.lit(self.run_date))
+        return io.read_table(self.spark, self._table_url(root, name), contract).where(
+            F.col("run_date") <= F.lit(self.run_date))
 
     def categories(self):
         """item_id, category (text) from ``item_categories_path``, or None when not configured."""
@@ -349,12 +347,11 @@ def _run_section(inp: _Inputs, summary: dict) -> Section:
 def build_report(spark: SparkSession, cfg: ReportConfig, run_date: dt.date) -> Path:
     """Write ``{report_dir}/run_date=D/index.html`` (+ PNGs, summary.json); return the page's path.
 
-    The folder is built under a staging name and renamed, so a reader never sees half a report.
+    The folder is built under a staging name and renamed (``layout.report.ReportPages``), so a
+    reader never sees half a report.
     """
-    final = _local_dir(cfg.report_dir) / f"run_date={run_date.isoformat()}"
-    staging = final.parent / f".{final.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    pages = ReportPages(cfg.report_dir)
+    staging = pages.staging_dir(run_date)
     inp = _Inputs(spark, cfg, run_date)
     summary: dict = {"run_date": run_date.isoformat(), "missing": {}}
     builders: list[tuple[str, str, Callable]] = [
@@ -378,10 +375,8 @@ def build_report(spark: SparkSession, cfg: ReportConfig, run_date: dt.date) -> P
             sections.append(Section(sid, title, missing=str(e)))
     page = render(f"interest-tracker pipeline report, {run_date.isoformat()}",
                   f"generated {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}", sections)
-    (staging / "index.html").write_text(page)
-    (staging / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
-    log.debug("pipeline report written: %s", final / "index.html")
-    return final / "index.html"
+    (staging / PAGE_FILE).write_text(page)
+    (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    path = pages.publish(staging, run_date)
+    log.debug("pipeline report written: %s", path)
+    return path

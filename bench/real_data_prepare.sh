@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 # spark-submit runs find_spark_home with the first python3 on PATH: make it the venv's.
 export PATH="$PWD/.venv/bin:$PATH" PYSPARK_PYTHON="$PWD/.venv/bin/python"
 submit="spark-submit --master local[2] --driver-memory 4g"
+# Print a stage-1 run report, found through the hand-off layer: show_report OUTPUT_ROOT RUN_DATE
+show_report() {
+  "$PWD/.venv/bin/python" -c 'import datetime, sys; from interest_tracker.layout import Stage1Layout, fs
+print(fs.read_text(Stage1Layout(sys.argv[1], datetime.date.fromisoformat(sys.argv[2])).report))' "$1" "$2"
+}
 data="${YOOCHOOSE_DIR:-../shared/data/yoochoose-100k}"
 rm -rf bench_output/yoochoose bench_output/movielens
 for part in train_full test; do
@@ -18,7 +23,7 @@ for part in train_full test; do
     --input "$data/yoochoose-clicks-100k_$part.txt" --out "bench_output/yoochoose/raw/part=$part"
 done
 $submit jobs/prepare_events.py --config conf/prepare_yoochoose.json --run-date 2014-04-08
-cat bench_output/yoochoose/prepared/reports/run_date=2014-04-08/report.json
+show_report bench_output/yoochoose/prepared 2014-04-08
 
 # MovieLens format: no real MovieLens file is available offline, so a u.data-format
 # sample is generated, then imported through the same importer a real u.data uses.
@@ -26,4 +31,4 @@ $submit jobs/import_logs.py --run-date 2026-11-28 --make-movielens-sample 20000 
 $submit jobs/import_logs.py --run-date 2026-11-28 --format movielens-udata \
   --input bench_output/movielens/source/u.data --out bench_output/movielens/raw
 $submit jobs/prepare_events.py --config conf/prepare_movielens_sample.json --run-date 2026-11-28
-cat bench_output/movielens/prepared/reports/run_date=2026-11-28/report.json
+show_report bench_output/movielens/prepared 2026-11-28

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from interest_tracker.config import ConfigError, from_dict, to_dict
+from interest_tracker.layout import Stage1Layout, fs
 from interest_tracker.model import load_model
 from interest_tracker.scoring import state as st
 from interest_tracker.scoring import tables as tb
@@ -62,13 +63,14 @@ def sparse_chains(users: int, seed: int, num_items: int) -> pd.DataFrame:
 
 
 def _dataset(spark, root: Path, make, num_items: int, users: tuple[int, int, int]) -> Path:
-    seq = root / "out" / "sequences" / f"run_date={RUN}"
+    layout = Stage1Layout(str(root / "out"), RUN)
+    seq = Path(fs.local_path(layout.sequences))
     splits = {"train": build_windows(make(users[0], 1, num_items), 8, 8),
               "valid": build_windows(make(users[1], 2, num_items), 8, 4),
               "test": build_windows(make(users[2], 3, num_items), 8, 4)}
     write_dataset(spark, seq, splits, num_items=num_items, event_types=["click"], window_length=8, train_stride=8,
                   eval_stride=4, files_per_split=2)
-    vocab = root / "out" / "vocabulary" / "version=1"
+    vocab = Path(fs.local_path(layout.vocabulary_version(1)))
     vocab.mkdir(parents=True)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -236,12 +238,13 @@ def test_published_tables_follow_the_choice(spark, tmp_path, request, world):
 def test_a_gap_aware_blend_follows_the_time_since_each_users_last_event(spark, tmp_path, model_world):
     import shutil
 
+    from interest_tracker.layout import ArtifactStore
     from interest_tracker.layout.warehouse import Warehouse
 
     _, art, _ = model_world
     copy = tmp_path / "artifacts" / "v1"
     shutil.copytree(art, copy)
-    (tmp_path / "artifacts" / "_LATEST").write_text("v1\n")
+    ArtifactStore(str(tmp_path / "artifacts")).set_latest("v1")
     manifest = json.loads((copy / "artifact.json").read_text())
     # half a day of half-life: users last seen at 01:00-01:12 keep about 1/4 of the model's share
     w = BlendWeights(0.6, 0.2, 0.2, 1.0, gap_half_life_days=0.5)

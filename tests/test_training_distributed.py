@@ -135,12 +135,12 @@ def _free_port() -> int:
 
 
 def test_two_ranks_equal_one_rank_on_the_concatenated_batch(training_dataset, tmp_path):
-    import json
-
     import torch
     import torch.multiprocessing as mp
 
-    info = json.loads((training_dataset / "dataset_info.json").read_text())
+    from interest_tracker.layout import SequencesDataset
+
+    info = SequencesDataset(str(training_dataset)).info()
     sizes = (int(info["num_items"]), int(info["num_event_types"]))
     batches = _equal_point_batches(training_dataset)
     cfg_dict = to_dict(_step_cfg(training_dataset))

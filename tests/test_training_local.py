@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from interest_tracker.config import ConfigError, from_dict, load, to_dict
+from interest_tracker.layout import ArtifactStore, SequencesDataset
 from interest_tracker.model import load_model
 from interest_tracker.training.checkpoint import load_checkpoint, save_checkpoint
 from interest_tracker.training.config import TrainConfig
@@ -39,7 +40,7 @@ def _popularity_mrr20(dataset) -> float:
     from interest_tracker.evaluation.harness import evaluate
     from interest_tracker.training.loaders import read_split
 
-    info = json.loads((dataset / "dataset_info.json").read_text())
+    info = SequencesDataset(str(dataset)).info()
     _, dst = training_pairs(read_split(str(dataset / "train"), 512))
     metrics, _ = evaluate(PopularityBaseline(int(info["num_items"]), dst), read_split(str(dataset / "test"), 512))
     return metrics["mrr@20"]
@@ -50,11 +51,11 @@ def test_local_training_writes_a_complete_artifact_and_learns(training_dataset, 
     cfg = _cfg(dataset, tmp_path / "art", epochs=4)
     out = launch(cfg)
     art = Path(out["artifact"])
-    assert art == tmp_path / "art" / "v1" and (tmp_path / "art" / "_LATEST").read_text().strip() == "v1"
+    assert art == tmp_path / "art" / "v1" and ArtifactStore(str(tmp_path / "art")).latest() == "v1"
     names = {p.name for p in art.iterdir()}
     assert {"weights.pt", "model_config.json", "artifact.json", "metrics.json", "learning_curves.png"} <= names
     manifest = json.loads((art / "artifact.json").read_text())
-    info = json.loads((dataset / "dataset_info.json").read_text())
+    info = SequencesDataset(str(dataset)).info()
     assert manifest["dataset_fingerprint"] == info["fingerprint"] and manifest["vocab_version"] == 1
     assert manifest["train_config"]["batch_size"] == 16 and manifest["environment"]["world_size"] == 1
     metrics = json.loads((art / "metrics.json").read_text())
@@ -98,9 +99,10 @@ def test_bpr_max_with_adagrad_refits_without_a_validation_split(training_dataset
     # keeps the model. Also: BPR-max with GRU4Rec's Adagrad + momentum learns.
     data = tmp_path / "refit"
     shutil.copytree(training_dataset, data)
-    info = json.loads((data / "dataset_info.json").read_text())
+    refit = SequencesDataset(str(data))
+    info = refit.info()
     info["targets"]["valid"] = 0
-    (data / "dataset_info.json").write_text(json.dumps(info))
+    refit.write_info(info)
     out = train(to_dict(_cfg(data, tmp_path / "r", epochs=3, patience=1, loss="bpr-max", num_negatives=16,
                              optimizer="adagrad", learning_rate=0.05, momentum=0.4)))
     m = out["metrics"]

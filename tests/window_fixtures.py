@@ -122,22 +122,21 @@ def write_petastorm(spark, windows: pd.DataFrame, url: str, window_length: int, 
     return num_files
 
 
-def write_item_stats(counts: np.ndarray, path: Path) -> None:
+def write_item_stats(counts: np.ndarray, dataset: SequencesDataset) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"item_index": pa.array(np.arange(len(counts), dtype=np.int32)),
-                      "train_count": pa.array(counts.astype(np.int64))})
-    pq.write_table(table, path / "part-00000.parquet")
+    dataset.write_item_stats(pa.table({"item_index": pa.array(np.arange(len(counts), dtype=np.int32)),
+                                       "train_count": pa.array(counts.astype(np.int64))}))
 
 
 def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, num_items: int,
                   event_types: Iterable[str], window_length: int, train_stride: int, eval_stride: int,
                   vocab_version: int = 1, files_per_split: int = 8, run_date: str = "1970-01-01",
                   extra_info: dict | None = None) -> dict:
-    """Write train/valid/test windows + item_stats + dataset_info.json under ``root``."""
+    """Write train/valid/test windows + item_stats + dataset_info.json under ``root``, where the
+    layout (``SequencesDataset``) puts them."""
     root = Path(root)
+    dataset = SequencesDataset(str(root.resolve()))
     for name, w in splits.items():
         top = max((int(a.max()) for a in w["input_items"]), default=0)
         if top >= num_items:
@@ -146,8 +145,7 @@ def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, n
     root.mkdir(parents=True, exist_ok=True)
     rows, targets, row_groups = {}, {}, {}
     for name, w in splits.items():
-        row_groups[name] = write_petastorm(spark, w, "file://" + str((root / name).resolve()), window_length,
-                                           files_per_split)
+        row_groups[name] = write_petastorm(spark, w, dataset.split(name), window_length, files_per_split)
         rows[name] = int(len(w))
         targets[name] = int(w["num_targets"].sum()) if len(w) else 0
     counts = np.zeros(num_items, dtype=np.int64)
@@ -157,7 +155,7 @@ def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, n
         inp = np.stack(train["input_items"].to_numpy())[:, :1].ravel()  # first events are inputs only
         np.add.at(counts, t, 1)
         np.add.at(counts, inp[inp > 0], 1)
-    write_item_stats(counts, root / "item_stats")
+    write_item_stats(counts, dataset)
     event_types = list(event_types)
     info = {
         "run_date": run_date, "window_length": window_length, "train_stride": train_stride,
@@ -167,6 +165,6 @@ def write_dataset(spark, root: str | Path, splits: dict[str, pd.DataFrame], *, n
         "row_groups": row_groups, **(extra_info or {}),
     }
     info["fingerprint"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-    SequencesDataset(str(root)).write_info(info)
+    dataset.write_info(info)
     log.info("wrote window dataset %s: rows=%s targets=%s", root, rows, targets)
     return info

@@ -253,26 +253,17 @@ def _install_timers() -> dict:
     timers = {"encode": 0.0, "topk_total": 0.0, "matmul": 0.0, "model": 0.0}
     enc, btk, sel, wmod = P.encode, TK.blocked_topk, TK.select_topk, P.worker_model
 
-    def worker_model(*a, **kw):
-        t = time.perf_counter()
-        try:
-            return wmod(*a, **kw)
-        finally:
-            timers["model"] += time.perf_counter() - t
+    def timed(fn, key):
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                timers[key] += time.perf_counter() - t
 
-    def encode(*a, **kw):
-        t = time.perf_counter()
-        try:
-            return enc(*a, **kw)
-        finally:
-            timers["encode"] += time.perf_counter() - t
+        return wrapper
 
-    def blocked_topk(*a, **kw):
-        t = time.perf_counter()
-        try:
-            return btk(*a, **kw)
-        finally:
-            timers["topk_total"] += time.perf_counter() - t
+    worker_model, encode, blocked_topk = timed(wmod, "model"), timed(enc, "encode"), timed(btk, "topk_total")
 
     def select_topk(score_block, *a, **kw):
         def timed_block(b0, b1):

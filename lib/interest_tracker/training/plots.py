@@ -22,8 +22,11 @@ def plot_learning_curves(history: list[dict], path: str | Path, metric: str = "m
         if any(v is not None for v in vals):
             a2.plot(epochs, vals, marker="o", label=key)
     a2.set_xlabel("epoch")
-    a2.set_title(f"validation (early stopping on {metric})")
-    a2.legend()
+    if a2.lines:
+        a2.set_title(f"validation (early stopping on {metric})")
+        a2.legend()
+    else:  # a refit without a validation split: say so instead of an empty legend
+        a2.set_title("no validation split (refit on everything before the test cutoff)")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=80)

@@ -91,9 +91,60 @@ def training(dataset: str, out: Path, spark=None, launcher: str = "local", num_p
     split = {k: sum(h["time_split_s"][k] for h in hist) for k in hist[0]["time_split_s"]}
     steps = sum(h["steps"] for h in hist)
     valid = hist[-1].get("valid") or {}
+    cpu = {k: sum(h["cpu_per_rank"][k] * h["seconds"] for h in hist) / in_loop for k in hist[0]["cpu_per_rank"]}
     return {"events_per_s": points / in_loop, "train_seconds": in_loop, "wall_seconds": wall, "steps": steps,
-            "points": points, "world": res.get("world_size", 1), "time_split_s": split,
+            "points": points, "world": res.get("world_size", 1), "time_split_s": split, "cpu_per_rank": cpu,
             "valid_recall20": valid.get("recall@20"), "valid_mrr20": valid.get("mrr@20")}
+
+
+def _allreduce_worker(rank: int, port: int, numel: int, reps: int, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    times = {}
+    for n in (1, numel):
+        t = torch.ones(n)
+        for _ in range(5):
+            dist.all_reduce(t)
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(reps):
+            dist.all_reduce(t)
+        times[n] = (time.perf_counter() - start) / reps
+    if rank == 0:
+        Path(out).write_text(json.dumps({str(k): v for k, v in times.items()}))
+    dist.destroy_process_group()
+
+
+def allreduce_ms(dataset: str, reps: int = 200) -> dict:
+    """Gloo allreduce between 2 processes on this machine, for 1 float and for the model's
+    whole gradient: the communication floor of one data-parallel step."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    from interest_tracker.config import from_dict as cfg_from_dict
+    from interest_tracker.model import InterestModel
+    from interest_tracker.training.config import TrainConfig
+    from interest_tracker.training.loop import read_dataset_info
+
+    info = read_dataset_info(dataset)
+    cfg = cfg_from_dict(TrainConfig, {"dataset": dataset, "artifact_root": "/tmp/unused", "model": MODEL})
+    numel = sum(p.numel() for p in InterestModel(cfg.model_config(int(info["num_items"]),
+                                                                  int(info["num_event_types"]))).parameters())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "allreduce.json")
+        mp.start_processes(_allreduce_worker, args=(port, numel, reps, out), nprocs=2, join=True,
+                           start_method="spawn")
+        t = json.loads(Path(out).read_text())
+    return {"gradient_floats": numel, "latency_ms": 1e3 * t["1"], "gradient_ms": 1e3 * t[str(numel)]}
 
 
 def loader_rows_per_s(dataset: str, kind: str, batches: int, batch_size: int, pool: str) -> float:
@@ -112,6 +163,13 @@ def _split(r: dict) -> str:
     s = r["time_split_s"]
     tot = r["train_seconds"] or 1e-9
     return " / ".join(f"{100 * s[k] / tot:.0f}%" for k in ("loading", "forward_backward", "allreduce_update", "other"))
+
+
+def _cpu(r: dict) -> str:
+    """Per rank, as shares of the epoch's wall time: the training thread's CPU (the rest of its
+    time it waits), the process's other threads (horovod background, Gloo I/O, loader)."""
+    c = r["cpu_per_rank"]
+    return f"{100 * c['main_thread_busy']:.0f}% / {100 * c['helper_threads']:.0f}%"
 
 
 def main() -> int:
@@ -136,13 +194,24 @@ def main() -> int:
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}}
     rows = []
 
+    launchers = [x for x in args.two_proc.split(",") if x]
+    spark = None
+    if launchers:
+        from interest_tracker.spark import get_session
+
+        spark = get_session("bench-training", master="local[2]")
+    one_label = "ours, 1 process, packed sequences (default)"
+    two: dict = {launcher: [] for launcher in launchers}
+    ratios: dict = {launcher: [] for launcher in launchers}
     for rnd in range(args.rounds):
+        # Each round runs everything once, back to back, so a ratio compares runs that saw the
+        # same machine load; the summary quotes the median over rounds.
         if args.reference:
             r = reference_events_per_s(args.reference, args.reference_train, args.threads, args.epochs)
             results.setdefault("reference", []).append(r)
             print(f"reference: {r['events_per_s']:,.0f} events/s", flush=True)
             rows.append(("GRU4Rec reference (official PyTorch), 1 process", r["events_per_s"], None))
-        variants = {"packed": ("ours, 1 process, packed sequences (default)", {"pack_sequences": True}),
+        variants = {"packed": (one_label, {"pack_sequences": True}),
                     "padded": ("ours, 1 process, padded (pack_sequences=false)", {"pack_sequences": False}),
                     "bucketed": ("ours, 1 process, packed + bucket_by_length", {"pack_sequences": True,
                                                                                  "bucket_by_length": True})}
@@ -154,20 +223,17 @@ def main() -> int:
             rows.append((label, r["events_per_s"], r))
             print(f"{label}: {r['events_per_s']:,.0f} events/s, split {_split(r)}, after {args.epochs} epoch(s) "
                   f"valid Recall@20 {r['valid_recall20']} MRR@20 {r['valid_mrr20']}", flush=True)
-
-    one = statistics.median(r["events_per_s"] for r in results["ours, 1 process, packed sequences (default)"])
-    two = {}
-    launchers = [x for x in args.two_proc.split(",") if x]
-    if launchers:
-        from interest_tracker.spark import get_session
-
-        spark = get_session("bench-training", master="local[2]")
         for launcher in launchers:
             r = training(args.dataset, out, spark, launcher=launcher, num_proc=2, epochs=args.epochs,
                          threads=args.threads, batch_size=args.batch_size)
-            two[launcher] = r
-            print(f"2 ranks {launcher}: {r['events_per_s']:,.0f} events/s, split {_split(r)}", flush=True)
-            results[f"2 ranks {launcher}"] = r
+            two[launcher].append(r)
+            ratios[launcher].append(r["events_per_s"] / results[one_label][-1]["events_per_s"])
+            rows.append((f"ours, 2 ranks, {launcher} (rank 0's time split)", r["events_per_s"], r))
+            print(f"2 ranks {launcher}: {r['events_per_s']:,.0f} events/s, split {_split(r)}, cpu per rank "
+                  f"{_cpu(r)}, {ratios[launcher][-1]:.2f}x this round's 1 process", flush=True)
+            results.setdefault(f"2 ranks {launcher}", []).append(r)
+
+    one = statistics.median(r["events_per_s"] for r in results[one_label])
     if args.loaders:
         results["loader_rows_per_s"] = {
             f"{k}/{pool}": loader_rows_per_s(args.dataset, k, 300, 32, pool)
@@ -178,20 +244,26 @@ def main() -> int:
     print(f"\n## training throughput: {args.dataset}, GRU 100, batch {args.batch_size} per rank, {args.threads} torch thread(s), "
           f"{args.epochs} epoch(s) per run, {args.rounds} round(s); cpus={os.cpu_count()}, load average "
           f"{results['machine']['load_avg_start']:.1f} -> {results['machine']['load_avg_end']:.1f}")
-    print("| run | events/s | ratio to reference | time: loading / forward+backward / allreduce+update / other |")
-    print("|---|---|---|---|")
+    print("| run | events/s | ratio to reference | time: loading / forward+backward / allreduce+update / other "
+          "| CPU per rank: training thread / other threads |")
+    print("|---|---|---|---|---|")
     for label, eps, r in rows:
         ratio = f"{eps / ref:.2f}" if ref else "-"
-        print(f"| {label} | {eps:,.0f} | {ratio} | {_split(r) if r else '-'} |")
-    for launcher, r in two.items():
-        ratio = f"{r['events_per_s'] / ref:.2f}" if ref else "-"
-        print(f"| ours, 2 ranks, {launcher} (rank 0's time split) | {r['events_per_s']:,.0f} | {ratio} | "
-              f"{_split(r)} |")
+        print(f"| {label} | {eps:,.0f} | {ratio} | {_split(r) if r else '-'} | {_cpu(r) if r else '-'} |")
     if ref:
         print(f"\n1 process (packed) / reference: {one / ref:.2f} (goal >= 1.00)")
-    for launcher, r in two.items():
-        print(f"2 ranks ({launcher}) / 1 process: {r['events_per_s'] / one:.2f} (goal >= 1.6 on an idle 2-core "
-              f"machine); wall incl. start-up {r['wall_seconds']:.0f} s")
+    for launcher, runs in two.items():
+        print(f"2 ranks ({launcher}) / 1 process: median {statistics.median(ratios[launcher]):.2f} over "
+              f"{len(runs)} round(s) ({', '.join(f'{x:.2f}' for x in ratios[launcher])}; goal >= 1.6 on an idle "
+              f"2-core machine); wall incl. start-up {statistics.median(r['wall_seconds'] for r in runs):.0f} s")
+    if launchers:
+        ar = allreduce_ms(args.dataset)
+        results["allreduce"] = ar
+        step_ms = {launcher: 1e3 * statistics.median(r["train_seconds"] / max(r["steps"], 1) for r in runs)
+                   for launcher, runs in two.items()}
+        print(f"communication floor (Gloo, 2 processes, loopback): allreduce of 1 float {ar['latency_ms']:.2f} ms, "
+              f"of the whole gradient ({ar['gradient_floats']:,} floats) {ar['gradient_ms']:.2f} ms; a 2-rank step "
+              f"takes {', '.join(f'{k} {v:.1f} ms' for k, v in step_ms.items())}")
     if args.loaders:
         for k, v in results["loader_rows_per_s"].items():
             print(f"loader {k}: {v:,.0f} rows/s")

@@ -4,10 +4,10 @@ The loop is written once against ``Comm``: rank/size, wrapping the model and opt
 so gradients are averaged, and a few collectives (a scalar allreduce, broadcasting a
 small object such as the early-stopping decision), and the rank's torch ``device``
 (picked by :func:`interest_tracker.device.resolve_device` from the ``device`` setting,
-the launcher and the rank's local rank). ``local`` is one process; ``horovod`` uses
-``hvd.DistributedOptimizer`` (NCCL for GPU tensors, so horovod must be built with
-``HOROVOD_GPU_OPERATIONS=NCCL`` for GPU training) and broadcasts rank 0's initial
-parameters and optimizer state; ``torch-distributor`` uses DDP over Gloo (CPU) or NCCL
+the launcher and the rank's local rank). ``local`` is one process; ``horovod``
+averages the gradients with one allreduce per step (``FlatAllreduceOptimizer``; NCCL for
+GPU tensors, so horovod must be built with ``HOROVOD_GPU_OPERATIONS=NCCL`` for GPU
+training) and broadcasts rank 0's initial parameters and optimizer state; ``torch-distributor`` uses DDP over Gloo (CPU) or NCCL
 (GPU), with the rendezvous environment that TorchDistributor/torchrun sets.
 """
 from __future__ import annotations
@@ -67,9 +67,7 @@ class HorovodComm:
         hvd = self.hvd
         hvd.broadcast_parameters(module.state_dict(), root_rank=0)
         hvd.broadcast_optimizer_state(optimizer, root_rank=0)
-        optimizer = hvd.DistributedOptimizer(optimizer, named_parameters=module.named_parameters(),
-                                             op=hvd.Average)
-        return module, optimizer
+        return module, FlatAllreduceOptimizer(optimizer, module.parameters(), hvd)
 
     def allreduce_sum(self, value: float) -> float:
         import torch
@@ -89,6 +87,74 @@ class HorovodComm:
 
     def shutdown(self) -> None:
         self.hvd.shutdown()
+
+
+class FlatAllreduceOptimizer:
+    """Horovod gradient averaging as one allreduce per step, waited for without spinning.
+
+    ``hvd.DistributedOptimizer`` starts one allreduce per parameter from backward hooks and
+    waits in ``synchronize()`` with a C++ loop that polls every ~50 microseconds. On a
+    machine with as many cores as ranks (the 2-core development VM, a CPU executor with one
+    core per task) that loop, horovod's background thread and Gloo's threads all compete
+    with the other rank's forward/backward for the same cores: 2 ranks ran at 0.9-1.1x one
+    (docs/benchmarks.md). Here the gradients are copied into one flat buffer after the
+    backward, averaged by a single named allreduce (one negotiation, one fused transfer),
+    and the wait sleeps between polls, so the waiting rank gives its core back.
+
+    The same interface the loop uses on ``hvd.DistributedOptimizer``: ``synchronize()``,
+    ``skip_synchronize()``, ``step()`` (synchronizes first unless skipped); everything else
+    (``param_groups``, ``zero_grad``, ``state_dict`` ...) is the wrapped optimizer's. Works for
+    CPU (Gloo) and CUDA (NCCL) tensors alike: the flat buffer lives on the parameters' device.
+    """
+
+    def __init__(self, optimizer, params, hvd, poll_s: float = 0.0002, name: str = "it.grads"):
+        self._opt = optimizer
+        self._params = [p for p in params if p.requires_grad]
+        self._hvd, self._poll_s, self._name = hvd, poll_s, name
+        self._skip = False
+
+    def __getattr__(self, name):
+        return getattr(self._opt, name)
+
+    def synchronize(self) -> None:
+        import time
+
+        import torch
+
+        hvd, params = self._hvd, self._params
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        handle = hvd.allreduce_async_(flat, op=hvd.Average, name=self._name)
+        while not hvd.poll(handle):
+            time.sleep(self._poll_s)
+        flat = hvd.synchronize(handle)
+        offset = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            averaged = flat[offset:offset + n].view_as(g)
+            if p.grad is None:
+                p.grad = averaged.clone()
+            else:
+                p.grad.copy_(averaged)
+            offset += n
+
+    def skip_synchronize(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def skipping():
+            self._skip = True
+            try:
+                yield
+            finally:
+                self._skip = False
+
+        return skipping()
+
+    def step(self, closure=None):
+        if not self._skip:
+            self.synchronize()
+        return self._opt.step(closure)
 
 
 class TorchDistComm:

@@ -7,8 +7,9 @@ small object such as the early-stopping decision), and the rank's torch ``device
 the launcher and the rank's local rank). ``local`` is one process; ``horovod``
 averages the gradients with one allreduce per step (``FlatAllreduceOptimizer``; NCCL for
 GPU tensors, so horovod must be built with ``HOROVOD_GPU_OPERATIONS=NCCL`` for GPU
-training) and broadcasts rank 0's initial parameters and optimizer state; ``torch-distributor`` uses DDP over Gloo (CPU) or NCCL
-(GPU), with the rendezvous environment that TorchDistributor/torchrun sets.
+training) and broadcasts rank 0's initial parameters and optimizer state;
+``torch-distributor`` uses DDP over Gloo (CPU) or NCCL (GPU), with the rendezvous
+environment that TorchDistributor/torchrun sets.
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from interest_tracker.evaluation.baselines import TransitionBaseline, training_p
 from interest_tracker.evaluation.harness import evaluate
 from interest_tracker.evaluation.selection import BlendScorer, best_rule, pick, weight_grid
 from interest_tracker.model import InterestModel, ModelConfig
-from interest_tracker.scoring.blend import (BlendWeights, Priors, PriorTensors, blended_topk, fit_priors,
-                                            weights_for)
+from interest_tracker.scoring.blend import (PRODUCT_FLOOR, BlendWeights, Priors, PriorTensors, blended_topk,
+                                            fit_priors, weights_for)
 from interest_tracker.scoring.topk import augmented_items
 
 N = 10  # vocabulary: 0 pad, 1 unknown, items 2..9
@@ -57,6 +57,28 @@ def test_weights_validate_and_round_trip():
     grid = weight_grid()
     assert all(abs(g.model + g.transitions + g.recent - 1) < 1e-9 for g in grid)
     assert {g.model for g in grid} >= {0.0, 0.5, 0.9} and 1.0 not in {g.model for g in grid}
+    assert {g.model_power for g in grid if g.product} == {0.25, 0.5, 1.0, 2.0}
+    assert all(g.model == 0 for g in grid if g.product)
+
+
+def test_the_product_form_validates_and_keeps_the_mixture_fingerprint():
+    p = BlendWeights(0.0, 0.25, 0.75, 1.0, 7.0, 0.5)
+    assert p.product and p.uses_model and BlendWeights.from_dict(p.to_dict()) == p
+    assert BlendWeights(*p.as_tuple()) == p
+    m = BlendWeights(0.5, 0.25, 0.25)
+    # A mixture broadcasts and fingerprints the five fields it had before the product form existed.
+    assert m.as_tuple() == (0.5, 0.25, 0.25, 1.0, 0.0) and BlendWeights(*m.as_tuple()) == m
+    assert not m.product and not BlendWeights(0.0, 1.0, 0.0).uses_model
+    with pytest.raises(ValueError, match="model_power.*needs model=0"):
+        BlendWeights(0.5, 0.25, 0.25, model_power=1.0)
+    with pytest.raises(ValueError, match="model_power must be >= 0"):
+        BlendWeights(0.0, 0.5, 0.5, model_power=-1.0)
+    # After a long gap the power fades and the product ranks by the rules alone.
+    from interest_tracker.scoring.blend import BlendTerms
+
+    faded = BlendTerms(_priors(), BlendWeights(0.0, 0.0, 1.0, 1.0, 1.0, 2.0), np.array([2, 3]), "cpu",
+                       torch.float64, np.array([0.0, 10 * 86400.0]))
+    assert faded.power.view(-1).tolist() == pytest.approx([2.0, 2.0 * 2 ** -10])
 
 
 def _dense_blend(vectors, items_aug, priors, w, last):
@@ -69,12 +91,19 @@ def _dense_blend(vectors, items_aug, priors, w, last):
         pop_coef, _, cols, vals = priors.transition_terms(np.array([a]), w.smoothing)
         trans = pop_coef[0] * np.r_[priors.popularity, np.zeros(p.shape[1] - N)]
         trans[cols] += vals
-        out[i] = w.model * p[i] + w.transitions * trans + w.recent * np.r_[priors.recent, np.zeros(p.shape[1] - N)]
+        rules = w.transitions * trans + w.recent * np.r_[priors.recent, np.zeros(p.shape[1] - N)]
+        if w.product:  # log rules + power * log softmax(model)
+            with np.errstate(divide="ignore"):
+                out[i] = np.log(rules + PRODUCT_FLOOR) + w.model_power * np.log(p[i])
+        else:
+            out[i] = w.model * p[i] + rules
     out[~np.isfinite(logits.numpy())] = -np.inf
     return out
 
 
-@pytest.mark.parametrize("weights", [BlendWeights(0.5, 0.3, 0.2), BlendWeights(0.0, 1.0, 0.0)])
+@pytest.mark.parametrize("weights", [BlendWeights(0.5, 0.3, 0.2), BlendWeights(0.0, 1.0, 0.0),
+                                     BlendWeights(0.0, 0.4, 0.6, model_power=0.5),
+                                     BlendWeights(0.0, 0.0, 1.0, model_power=2.0)])
 def test_blended_topk_equals_the_dense_blend_in_any_block_and_batch_size(weights):
     torch.manual_seed(0)
     priors = _priors(recent=np.r_[0, 0, np.linspace(1, 3, N - 2)])
@@ -228,3 +257,89 @@ def test_selection_turns_the_gap_half_life_on_when_returning_users_follow_what_i
     gap = record["gap_half_life_days"]
     assert gap["0"] < 0.9 and best.gap_half_life_days > 0 and gap[f"{best.gap_half_life_days:g}"] == 1.0
     assert 0 < best.model < 1
+
+
+class _TasteModel(torch.nn.Module):
+    """A stand-in model for 4 kinds of user (last item 12 + t): sure of an unpopular favourite
+    2 + t, much less of the popular item 8 + t the user actually takes when coming back."""
+
+    def forward(self, items, types, gaps, starts):
+        return torch.nn.functional.one_hot(items, 16).float()
+
+    def score_all(self, states):
+        m = torch.zeros(16, 16)
+        for t in range(4):
+            m[12 + t, 2 + t] = 10.0
+            m[12 + t, 8 + t] = 5.8
+            m[12 + t, [8, 9, 10, 11]] = torch.where(torch.arange(8, 12) == 8 + t, 5.8, 3.0)
+        s = states @ m
+        s[:, :2] = float("-inf")
+        return s
+
+
+def _taste_batch(returning: int, continuing: int):
+    """``returning`` users come back after 30 days and take the popular 8 + t; ``continuing``
+    ones click again within a minute and take the favourite 2 + t."""
+    rows = []
+    for u in range(returning + continuing):
+        t = u % 4
+        back = u < returning
+        target = 8 + t if back else 2 + t
+        rows.append(([12 + t, target, 0, 0], [0.0, np.log1p(30 * 86400.0 if back else 60.0), 0.0, 0.0],
+                     [target, 0, 0, 0]))
+    n = len(rows)
+    return {"input_items": np.array([r[0] for r in rows]), "input_log_gaps": np.array([r[1] for r in rows]),
+            "target_items": np.array([r[2] for r in rows]), "target_mask": np.tile([1, 0, 0, 0], (n, 1)),
+            "input_event_types": np.ones((n, 4), dtype=np.int64),
+            "input_session_starts": np.zeros((n, 4), dtype=np.int64)}
+
+
+def test_selection_on_return_points_picks_the_product_when_returning_users_take_their_kind_of_popular_item():
+    """What is popular now (8..11, the target never the most popular) reranked by the user's
+    taste: the product gets every return right; no mixture can, because the model's mass
+    sits on the unpopular favourite. On every point (most of them continuing clicks) the
+    choice is different, and with too few return points it falls back to every point."""
+    from interest_tracker.evaluation.selection import MIN_RETURN_POINTS, choose_weights
+
+    recent = np.zeros(16)
+    recent[[8, 9, 10, 11]] = [0.20, 0.26, 0.27, 0.27]
+    recent[2:8] = 1e-6
+    priors = fit_priors(16, np.array([2]), np.array([3]), recent, "decay_30d")
+    options = {"decay_30d": priors.recent}
+    best, src, rec = choose_weights(_TasteModel(), priors, [_taste_batch(20, 60)], "mrr@20", options,
+                                    min_gap_s=24 * 3600.0)
+    assert rec["objective"] == "returns" and rec["points"] == 20 and src == "decay_30d"
+    assert best.product and rec["on_these_points"]["blend"] == pytest.approx(1.0)
+    assert max(v for k, v in rec["grid"].items() if "^" not in k) < 0.9  # no mixture or rule gets there
+    assert rec["on_these_points"]["model"] == pytest.approx(0.5)  # the favourite first, the target second
+    everyone = choose_weights(_TasteModel(), priors, [_taste_batch(20, 60)], "mrr@20", options)[2]
+    assert everyone["objective"] == "all" and everyone["points"] == 80
+    few = choose_weights(_TasteModel(), priors, [_taste_batch(MIN_RETURN_POINTS - 1, 60)], "mrr@20", options,
+                         min_gap_s=24 * 3600.0)[2]
+    assert few["objective"] == "all" and few["points"] == MIN_RETURN_POINTS - 1 + 60
+
+
+def test_return_points_are_judged_without_the_window_items():
+    """A returning user's window already holds the item the rule likes best; like the tables
+    (exclude_consumed), the selection never counts it against the target."""
+    from interest_tracker.evaluation.selection import choose_weights
+
+    recent = np.zeros(16)
+    recent[[8, 9, 10, 11]] = [0.20, 0.26, 0.27, 0.27]
+    recent[2:8] = 1e-6
+    priors = fit_priors(16, np.array([2]), np.array([3]), recent, "decay_30d")
+    b = _taste_batch(16, 0)
+    # Windows [11, 12 + t, target]: the user had the rule's favourite 11 a minute before 12 + t.
+    b["input_items"] = np.stack([np.full(16, 11), b["input_items"][:, 0], b["input_items"][:, 1],
+                                 np.zeros(16, dtype=np.int64)], axis=1)
+    b["input_log_gaps"] = np.stack([np.zeros(16), np.full(16, np.log1p(60.0)), b["input_log_gaps"][:, 1],
+                                    np.zeros(16)], axis=1)
+    b["target_items"] = np.stack([b["input_items"][:, 1], b["input_items"][:, 2], np.zeros(16, dtype=np.int64),
+                                  np.zeros(16, dtype=np.int64)], axis=1)
+    b["target_mask"] = np.tile([1, 1, 0, 0], (16, 1))
+    keep = b["input_items"][:, 2] != 11  # t = 3 comes back to 11 itself: not this test's case
+    b = {k: v[keep] for k, v in b.items()}
+    rec = choose_weights(_TasteModel(), priors, [b], "mrr@20", {"decay_30d": priors.recent},
+                         min_gap_s=24 * 3600.0)[2]
+    # rule alone, 11 excluded: 10 (.27) > 9 (.26) > 8 (.20): targets 8, 9, 10 rank 3, 2, 1
+    assert rec["objective"] == "returns" and rec["recent_sources"]["decay_30d"] == pytest.approx((1 / 3 + 1 / 2 + 1) / 3)

@@ -18,7 +18,7 @@ from interest_tracker.layout import Stage1Layout, fs
 from interest_tracker.model import load_model
 from interest_tracker.scoring import state as st
 from interest_tracker.scoring import tables as tb
-from interest_tracker.scoring.blend import PRIORS_FILE, BlendWeights, Priors
+from interest_tracker.scoring.blend import PRIORS_FILE, PRODUCT_FLOOR, BlendWeights, Priors
 from interest_tracker.scoring.pipeline import score_run
 from interest_tracker.training.config import TrainConfig
 from interest_tracker.training.loop import train
@@ -192,8 +192,12 @@ def _expected_top(art: Path, vectors: dict, events: list[dict], weights: BlendWe
             trust = 1.0
             if as_of is not None and weights.gap_half_life_days > 0:
                 trust = 2 ** (-(as_of - last_time[user]).total_seconds() / (weights.gap_half_life_days * 86400))
-            s = (weights.model * trust * p + weights.transitions * trans
-                 + (weights.recent + weights.model * (1 - trust)) * priors.recent)
+            if weights.product:  # log(rules) + power * log softmax(model)
+                s = (np.log(weights.transitions * trans + weights.recent * priors.recent + PRODUCT_FLOOR)
+                     + weights.model_power * trust * torch.log_softmax(logits, 0).numpy())
+            else:
+                s = (weights.model * trust * p + weights.transitions * trans
+                     + (weights.recent + weights.model * (1 - trust)) * priors.recent)
             s[:2] = -np.inf
         s[list(consumed[user])] = -np.inf
         out[user] = np.sort(s)[::-1][:k]
@@ -262,6 +266,42 @@ def test_a_gap_aware_blend_follows_the_time_since_each_users_last_event(spark, t
     assert any(not np.allclose(want[u], without[u], rtol=1e-3) for u in want)  # the gap mattered
     extra = Warehouse(str(tmp_path / "w")).read_manifest(spark, RUN)["extra"]
     assert extra["scorer"] == "blend"
+
+
+def test_pinned_product_blend_publishes_the_rules_reranked_by_the_model(spark, tmp_path, model_world):
+    """``scorer=blend`` with ``blend`` weights set in the scoring config (chosen by backtesting
+    earlier cutoffs) overrides the artifact's choice; the tables hold the product form."""
+    from interest_tracker.layout.warehouse import Warehouse
+
+    _, art, _ = model_world
+    events = _events(12, 24, seed=9)
+    write_events(spark, tmp_path / "stage1", RUN, events)
+    w = BlendWeights(0.0, 0.25, 0.75, model_power=0.5)
+    result, lists, vectors = _score(spark, tmp_path, art.parent, events, tmp_path / "w", scorer="blend",
+                                    blend=w.to_dict())
+    assert result.scorer == "blend"
+    want = _expected_top(art, vectors, events, w, 5)
+    for user, got in lists.items():
+        assert [s for _, s in got] == pytest.approx(list(want[user]), rel=1e-4, abs=1e-6)
+    rules = _expected_top(art, vectors, events, BlendWeights(0.0, 0.25, 0.75), 5)
+    assert any(not np.allclose(np.log(rules[u] + PRODUCT_FLOOR), want[u], rtol=1e-3) for u in want)  # the model counts
+    extra = Warehouse(str(tmp_path / "w")).read_manifest(spark, RUN)["extra"]
+    assert extra["scorer"] == "blend"
+
+
+def test_pinned_blend_weights_are_checked_before_spark_starts(tmp_path):
+    from test_scoring_support import scoring_config as make
+
+    with pytest.raises(ConfigError, match="'scorer' must be 'blend'"):
+        make(tmp_path, tmp_path / "w", scorer="auto", blend={"model": 0, "transitions": 0, "recent": 1})
+    with pytest.raises(ConfigError, match="unknown keys \\['power'\\]"):
+        make(tmp_path, tmp_path / "w", scorer="blend", blend={"model": 0, "transitions": 0, "recent": 1, "power": 1})
+    with pytest.raises(ConfigError, match="'blend' is not a valid set of blend weights.*needs model=0"):
+        make(tmp_path, tmp_path / "w", scorer="blend",
+             blend={"model": 0.5, "transitions": 0, "recent": 0.5, "model_power": 1})
+    ok = make(tmp_path, tmp_path / "w", scorer="blend", blend={"model": 0, "transitions": 0, "recent": 1,
+                                                               "model_power": 0.5})
+    assert ok.blend_weights() == BlendWeights(0.0, 0.0, 1.0, model_power=0.5)
 
 
 def test_blend_needs_an_artifact_with_priors(spark, tmp_path):

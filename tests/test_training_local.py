@@ -139,6 +139,10 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path, spark):
         from_dict(TrainConfig, {**good, "model": {"cell": "rnn"}})
     with pytest.raises(ConfigError, match="'launcher' must be one of"):
         load(TrainConfig, None, ["dataset=d", "artifact_root=a", "launcher=mpi"])
+    with pytest.raises(ConfigError, match="'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d'"):
+        from_dict(TrainConfig, {**good, "recent_prior": "recent"})
+    with pytest.raises(ConfigError, match="'selection_min_gap_hours' must be >= 0"):
+        from_dict(TrainConfig, {**good, "selection_min_gap_hours": -1})
     with pytest.raises(ConfigError, match="task slots"):
         launch(from_dict(TrainConfig, {**good, "launcher": "torch-distributor", "num_proc": 64}), spark)
     with pytest.raises(FileNotFoundError, match="run jobs/prepare_events.py first"):

@@ -30,8 +30,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..scoring.blend import (MODEL_ONLY, BlendTerms, BlendWeights, PriorTensors, Priors, blend_block,
-                             fit_priors, normalised, tie_break)
+from ..scoring.blend import (MODEL_ONLY, PRODUCT_FLOOR, BlendTerms, BlendWeights, PriorTensors, Priors,
+                             blend_block, fit_priors, normalised, tie_break)
 from .baselines import PopularityBaseline, TransitionBaseline, training_pairs
 from .harness import encode_windows, evaluate, prediction_points
 from .metrics import DEFAULT_KS, MISS, RankingMetrics, ranks_of_targets
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 MODEL_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 RECENT_SHARES = (0.0, 0.5, 1.0)
+MODEL_POWERS = (0.25, 0.5, 1.0, 2.0)
+"""Candidate powers of softmax(model) in the product form (``BlendWeights.model_power``)."""
+MIN_RETURN_POINTS = 10
+"""Fewer validation points than this after ``min_gap_s``: choose on every point instead."""
 MIN_GAIN = 0.01
 """``auto`` leaves the model only for a candidate at least 1% better (relative) on
 validation, so noise between near-equal scorers does not flip the published tables."""
@@ -56,14 +60,24 @@ GAP_MIN_GAIN = 0.001
 
 
 def weight_grid() -> list[BlendWeights]:
-    """Every (model, transitions, recent) of the grid, model-only excluded."""
+    """Every (model, transitions, recent) of the mixture grid (model-only excluded), then
+    the product form: each recent share of the rules times ``softmax(model) ** power``."""
     out = []
     for wm in MODEL_WEIGHTS:
         for share in RECENT_SHARES:
             rest = 1.0 - wm
             wr = round(rest * share, 6)
             out.append(BlendWeights(wm, round(rest - wr, 6), wr))
+    for power in MODEL_POWERS:
+        for share in RECENT_SHARES:
+            out.append(BlendWeights(0.0, round(1.0 - share, 6), share, model_power=power))
     return out
+
+
+def grid_key(w: BlendWeights) -> str:
+    """``"model/transitions/recent"``, with ``"^power"`` appended for the product form."""
+    key = f"{w.model:g}/{w.transitions:g}/{w.recent:g}"
+    return f"{key}^{w.model_power:g}" if w.product else key
 
 
 class BlendScorer:
@@ -78,7 +92,7 @@ class BlendScorer:
         self.states = None
 
     def prepare(self, batch) -> None:
-        if self.weights.model > 0:
+        if self.weights.uses_model:
             self.states = encode_windows(self.model, batch, self.device)
 
     def __call__(self, batch, rows, positions):
@@ -89,7 +103,7 @@ class BlendScorer:
                            point_gaps(batch, rows, positions))
         n = self.priors.num_items
         with torch.no_grad():
-            if self.weights.model > 0:
+            if self.weights.uses_model:
                 logits = self.model.score_all(self.states[torch.as_tensor(rows), torch.as_tensor(positions)]).double()
             else:
                 logits = torch.zeros((len(rows), n), dtype=torch.float64, device=self.device)
@@ -163,8 +177,10 @@ def point_gaps(batch: dict, rows: np.ndarray, positions: np.ndarray) -> np.ndarr
     return out
 
 
-def _chunks(model, priors: Priors, batches: list, pt):
-    """Per chunk of at most 512 points: targets, gaps, excluded items, P_model and P(.|last)."""
+def _chunks(model, priors: Priors, batches: list, pt, exclude_inputs: bool = False):
+    """Per chunk of at most 512 points: targets, gaps, excluded items, P_model, P(.|last) and
+    log P_model. ``exclude_inputs``: the items of the window up to each point are excluded
+    too, as ``ScoringConfig.exclude_consumed`` excludes what the user had (return points)."""
     import torch
 
     unit = BlendWeights(0.0, 1.0, 0.0, 1.0)
@@ -179,29 +195,60 @@ def _chunks(model, priors: Priors, batches: list, pt):
                 last = np.asarray(batch["input_items"])[r, p]
                 targets = torch.as_tensor(np.asarray(batch["target_items"])[r, p].astype(np.int64))
                 logits = model.score_all(states[torch.as_tensor(r), torch.as_tensor(p)]).double()
+                if exclude_inputs:
+                    seen = np.asarray(batch["input_items"])[r]
+                    upto = np.arange(seen.shape[1])[None, :] <= np.asarray(p)[:, None]
+                    rr, cc = np.nonzero(upto & (seen > 1))
+                    logits[torch.as_tensor(rr), torch.as_tensor(seen[rr, cc].astype(np.int64))] = float("-inf")
                 zero = torch.zeros_like(logits)
                 p_trans = blend_block(zero, zero[:, :1], BlendTerms(priors, unit, last, "cpu", torch.float64),
                                       pt, 0, priors.num_items)
-                yield targets, point_gaps(batch, r, p), torch.isneginf(logits), torch.softmax(logits, dim=1), p_trans
+                yield (targets, point_gaps(batch, r, p), torch.isneginf(logits), torch.softmax(logits, dim=1), p_trans,
+                       torch.log_softmax(logits, dim=1))
 
 
-def _ranks(w: BlendWeights, gaps, targets, excluded, p_model, p_trans, recent, tb):
+def _ranks(w: BlendWeights, gaps, targets, excluded, p_model, p_trans, recent, tb, logp_model=None):
     import torch
 
     trust = torch.as_tensor(np.array(np.broadcast_to(w.trust(gaps), (len(targets),)), dtype=np.float64)).view(-1, 1)
-    sc = (w.model * trust) * p_model + w.transitions * p_trans + (w.recent + w.model * (1 - trust)) * recent + tb
+    if w.product:
+        rules = w.transitions * p_trans + w.recent * recent
+        sc = torch.log(rules + PRODUCT_FLOOR) + (w.model_power * trust) * logp_model + tb
+    else:
+        sc = (w.model * trust) * p_model + w.transitions * p_trans + (w.recent + w.model * (1 - trust)) * recent + tb
     sc = torch.where(excluded, torch.full_like(sc, float("-inf")), sc)
     return ranks_of_targets(sc, targets)
 
 
+def _return_points(batches: list, min_gap_s: float) -> list:
+    """The points whose gap since the previous event is at least ``min_gap_s`` (a user who
+    comes back: what a published table serves), as (batch, rows, positions)."""
+    out = []
+    for batch, rows, positions in batches:
+        g = point_gaps(batch, rows, positions)
+        keep = np.flatnonzero(np.nan_to_num(g, nan=-1.0) >= min_gap_s)
+        if len(keep):
+            out.append((batch, rows[keep], positions[keep]))
+    return out
+
+
 def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, recent_options: dict,
-                   max_points: int = SELECTION_MAX_POINTS, ks=DEFAULT_KS) -> tuple[BlendWeights, str, dict]:
+                   max_points: int = SELECTION_MAX_POINTS, ks=DEFAULT_KS,
+                   min_gap_s: float = 0.0) -> tuple[BlendWeights, str, dict]:
     """Grid search on (at most ``max_points`` points of) validation.
 
     First the recent-popularity source (each alone, a fixed ranking), then every grid
-    point with it, then the gap half-life of the best blend (``GAP_HALF_LIVES_DAYS``, 0 =
-    off). Returns the best blend with a model share in (0, 1), the chosen source, and the
-    metric of every grid point (``"wm/wt/wr"`` keys) and gap option for the record.
+    point with it (mixtures and products, ``weight_grid``), then the gap half-life of the
+    best blend (``GAP_HALF_LIVES_DAYS``, 0 = off). Returns the best blend that uses the
+    model, the chosen source, and the record: the metric of every grid point
+    (``grid_key``), every gap option, and on which points it was chosen.
+
+    ``min_gap_s`` > 0 chooses on *return points* only: targets that come at least that long
+    after the previous event, judged as the tables are (the window's items excluded, like
+    ``exclude_consumed``). A daily table serves users who come back, and on logs such as
+    ml-latest-small what predicts a return (what is popular now, reranked by the user's
+    taste) differs from what predicts the next click of a burst. With fewer than
+    ``MIN_RETURN_POINTS`` such points it falls back to every point, and says so.
     ``recent_options``: name -> P_recent over the vocabulary ("popularity" always included).
     Memory is one chunk of 512 points x the catalogue at a time.
     """
@@ -210,43 +257,63 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
     batches = list(_points(batches, max_points))
     if not batches:
         raise ValueError("no validation points to choose the blend on; the valid split has no counted targets")
+    objective = "all"
+    if min_gap_s > 0:
+        returns = _return_points(batches, min_gap_s)
+        found = sum(len(r) for _, r, _ in returns)
+        if found >= MIN_RETURN_POINTS:
+            batches, objective = returns, "returns"
+        else:
+            log.warning("only %d validation points come %.1f h or more after the previous event (< %d): choosing "
+                        "the blend on every validation point instead", found, min_gap_s / 3600, MIN_RETURN_POINTS)
+    exclude = objective == "returns"
     tb_np = TIE_EPS * tie_break(priors.popularity)
-    sources = sorted(recent_options)
-    src_acc = {k: RankingMetrics(ks=tuple(ks)) for k in sources}
-    for batch, rows, positions in batches:
-        targets = np.asarray(batch["target_items"])[rows, positions].astype(np.int64)
-        for k in sources:
-            src_acc[k].add(_fixed_ranks(np.array(recent_options[k], dtype=np.float64), targets, tb_np))
-    src_scores = {k: src_acc[k].result()[metric] for k in sources}
-    best_src = max(sources, key=lambda k: (src_scores[k], k == "popularity", k))
-    recent = torch.as_tensor(np.asarray(recent_options[best_src], dtype=np.float64))
     tb = torch.as_tensor(tb_np)
     pt = PriorTensors(priors, "cpu", torch.float64)
     model.eval()
-    grid = weight_grid()
+    sources = sorted(recent_options)
+    src_acc = {k: RankingMetrics(ks=tuple(ks)) for k in sources}
+    if exclude:  # the window's items excluded per point: dense ranks (few points)
+        dense = {k: torch.as_tensor(np.asarray(recent_options[k], dtype=np.float64)) + tb for k in sources}
+        for targets, _, excluded, _, _, _ in _chunks(model, priors, batches, pt, exclude):
+            for k in sources:
+                sc = torch.where(excluded, torch.full_like(excluded, float("-inf"), dtype=torch.float64),
+                                 dense[k].expand(len(targets), -1))
+                src_acc[k].add(ranks_of_targets(sc, targets))
+    else:
+        for batch, rows, positions in batches:
+            targets = np.asarray(batch["target_items"])[rows, positions].astype(np.int64)
+            for k in sources:
+                src_acc[k].add(_fixed_ranks(np.array(recent_options[k], dtype=np.float64), targets, tb_np))
+    src_scores = {k: src_acc[k].result()[metric] for k in sources}
+    best_src = max(sources, key=lambda k: (src_scores[k], k == "popularity", k))
+    recent = torch.as_tensor(np.asarray(recent_options[best_src], dtype=np.float64))
+    grid = [MODEL_ONLY] + weight_grid()
     acc = [RankingMetrics(ks=tuple(ks)) for _ in grid]
     seen = 0
-    for targets, gaps, excluded, p_model, p_trans in _chunks(model, priors, batches, pt):
+    for targets, gaps, excluded, p_model, p_trans, logp in _chunks(model, priors, batches, pt, exclude):
         for i, w in enumerate(grid):
-            acc[i].add(_ranks(w, None, targets, excluded, p_model, p_trans, recent, tb))
+            acc[i].add(_ranks(w, None, targets, excluded, p_model, p_trans, recent, tb, logp))
         seen += len(targets)
     table = {}
     best, best_score = None, None
-    for w, a in zip(grid, acc):
+    model_score = acc[0].result()[metric]
+    for w, a in zip(grid[1:], acc[1:]):
         score = a.result()[metric]
-        table[f"{w.model:g}/{w.transitions:g}/{w.recent:g}"] = score
-        if w.model > 0 and (best_score is None or score > best_score):
+        table[grid_key(w)] = score
+        if w.uses_model and (best_score is None or score > best_score):
             best, best_score = w, score
-    # Gap half-lives, jointly with the mixture weights (trust that fades moves the model's
-    # share to recent popularity, so the best weights with a half-life differ from those
-    # without), on the first GAP_MAX_POINTS points; h = 0 is scored on the same points.
-    options = [BlendWeights(w.model, w.transitions, w.recent, w.smoothing, h)
-               for h in GAP_HALF_LIVES_DAYS for w in grid if w.model > 0]
+    # Gap half-lives, jointly with the blend weights (trust that fades moves the model's
+    # share to recent popularity, or fades its power, so the best weights with a half-life
+    # differ from those without), on the first GAP_MAX_POINTS points; h = 0 is scored on the
+    # same points.
+    options = [BlendWeights(w.model, w.transitions, w.recent, w.smoothing, h, w.model_power)
+               for h in GAP_HALF_LIVES_DAYS for w in grid[1:] if w.uses_model]
     gap_acc = [RankingMetrics(ks=tuple(ks)) for _ in options]
-    gap_batches = list(_points((b for b, _, _ in batches), GAP_MAX_POINTS))
-    for targets, gaps, excluded, p_model, p_trans in _chunks(model, priors, gap_batches, pt):
+    gap_batches = list(_points((b for b, _, _ in batches), GAP_MAX_POINTS)) if not exclude else batches
+    for targets, gaps, excluded, p_model, p_trans, logp in _chunks(model, priors, gap_batches, pt, exclude):
         for i, w in enumerate(options):
-            gap_acc[i].add(_ranks(w, gaps, targets, excluded, p_model, p_trans, recent, tb))
+            gap_acc[i].add(_ranks(w, gaps, targets, excluded, p_model, p_trans, recent, tb, logp))
     scored = [(a.result()[metric], w) for w, a in zip(options, gap_acc)]
     gap_table: dict = {}
     for score, w in scored:
@@ -257,18 +324,24 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
                          key=lambda x: (x[0], -x[1].gap_half_life_days))
     if top_score > off * (1.0 + GAP_MIN_GAIN) and top_score > off + 1e-12:
         best, best_score = top, top_score  # (scored on the gap subset; the harness rescores it in full)
-    log.info("blend selection on %d validation points: recent prior %s (%s %.4f alone), best blend %s (%s %.4f); "
-             "by gap half-life (days): %s", seen, best_src, metric, src_scores[best_src], best.to_dict(), metric,
-             best_score, {k: round(v, 4) for k, v in gap_table.items()})
-    return best, best_src, {"points": seen, "recent_sources": src_scores, "grid": table,
-                            "gap_half_life_days": gap_table}
+    rule_key = _best_rule_key(table)
+    log.info("blend selection on %d validation points (%s): recent prior %s (%s %.4f alone), model %.4f, best rule "
+             "%s %.4f, best blend %s (%s %.4f); by gap half-life (days): %s", seen, objective, best_src, metric,
+             src_scores[best_src], model_score, rule_key, table[rule_key], best.to_dict(), metric, best_score,
+             {k: round(v, 4) for k, v in gap_table.items()})
+    return best, best_src, {"points": seen, "objective": objective, "min_gap_s": min_gap_s,
+                            "recent_sources": src_scores, "grid": table, "gap_half_life_days": gap_table,
+                            "on_these_points": {"model": model_score, "blend": best_score, "rule": table[rule_key]}}
+
+
+def _best_rule_key(table: dict) -> str:
+    cands = [(v, k) for k, v in table.items() if "^" not in k and float(k.split("/")[0]) == 0.0]
+    return max(cands, key=lambda x: (x[0], x[1]))[1]
 
 
 def best_rule(table: dict) -> BlendWeights:
     """The best grid point without the model (the rule: transitions and/or recent popularity)."""
-    cands = [(v, k) for k, v in table.items() if float(k.split("/")[0]) == 0.0]
-    _, key = max(cands, key=lambda x: (x[0], x[1]))
-    wm, wt, wr = (float(x) for x in key.split("/"))
+    wm, wt, wr = (float(x) for x in _best_rule_key(table).split("/"))
     return BlendWeights(wm, wt, wr)
 
 
@@ -329,7 +402,17 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
     fitted = fit_priors(n, src, dst)
     recent_options = {"popularity": fitted.popularity,
                       **{f"decay_{k}": normalised(v) for k, v in train_decay.items()}}
-    weights, recent_src, record = choose_weights(model, fitted, split("valid"), metric, recent_options)
+    pinned = getattr(cfg, "recent_prior", "auto")
+    if pinned != "auto":
+        if pinned not in recent_options:
+            from ..config import ConfigError
+
+            raise ConfigError(f"recent_prior={pinned!r} is not in this dataset; it has {sorted(recent_options)} "
+                              f"(stage 1's item_stats); set 'recent_prior' to one of them or 'auto'")
+        recent_options = {pinned: recent_options[pinned]}
+    min_gap_s = float(getattr(cfg, "selection_min_gap_hours", 0.0)) * 3600.0
+    weights, recent_src, record = choose_weights(model, fitted, split("valid"), metric, recent_options,
+                                                 min_gap_s=min_gap_s)
     rule = best_rule(record["grid"])
     valid_priors = _with_recent(fitted, recent_options[recent_src], recent_src)
     scored: dict = {}
@@ -339,10 +422,18 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
                      "rule": evaluate(BlendScorer(model, valid_priors, rule), split(s))[0]}
     if scored["valid"]["model"] is None:
         scored["valid"]["model"] = evaluate(BlendScorer(model, valid_priors, MODEL_ONLY), split("valid"))[0]
-    choice = pick(scored["valid"], metric)
-    log.info("scorer selection on validation (%s): model %.4f, blend %.4f, rule %.4f -> auto publishes %s",
-             metric, scored["valid"]["model"][metric], scored["valid"]["blend"][metric],
-             scored["valid"]["rule"][metric], choice)
+    if record["objective"] == "returns":
+        # Chosen where the tables are judged: the return points, window items excluded.
+        on = record["on_these_points"]
+        choice = pick({k: {metric: v} for k, v in on.items()}, metric)
+        log.info("scorer selection on %d validation return points (%s, window items excluded): model %.4f, "
+                 "blend %.4f, rule %.4f -> auto publishes %s", record["points"], metric, on["model"], on["blend"],
+                 on["rule"], choice)
+    else:
+        choice = pick(scored["valid"], metric)
+        log.info("scorer selection on validation (%s): model %.4f, blend %.4f, rule %.4f -> auto publishes %s",
+                 metric, scored["valid"]["model"][metric], scored["valid"]["blend"][metric],
+                 scored["valid"]["rule"][metric], choice)
 
     # The shipped priors: every split's pairs, decayed popularity as of the last event.
     all_src, all_dst = [src], [dst]
@@ -359,7 +450,8 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
     shipped = fit_priors(n, np.concatenate(all_src), np.concatenate(all_dst), recent_counts, recent_src)
     scorer = {"choice": choice, "metric": metric, "min_gain": MIN_GAIN,
               "blend": weights.to_dict(), "rule": rule.to_dict(), "recent_prior": recent_src,
-              "priors": "priors.npz", "valid": {k: v[metric] for k, v in scored["valid"].items()}}
+              "priors": "priors.npz", "valid": {k: v[metric] for k, v in scored["valid"].items()},
+              "objective": record["objective"]}
     metrics["selection"] = {**scorer, "scorers": scored, "grid": record}
     return shipped.to_bytes(), scorer
 

@@ -10,9 +10,14 @@ and scoring can publish (``ScoringConfig.scorer``):
 * ``rule``: the transition prior alone (what followed the user's last item in the
   training log, smoothed with popularity), mixed with the recent-popularity prior when
   validation preferred that;
-* ``blend``: a mixture in probability space of the three,
+* ``blend``: either a mixture in probability space of the three,
   ``w_model * softmax(model) + w_trans * P(next | last item) + w_recent * P_recent``,
-  with weights chosen on the validation split at training time
+  or (``model_power`` > 0) a product of experts in log space,
+  ``log(w_trans * P(next | last item) + w_recent * P_recent) + model_power * log softmax(model)``:
+  the rules' candidates reranked by the user's interest. The mixture adds the model's
+  favourites to what is popular; the product personalises what is popular, which is what
+  wins when returning users follow the catalogue's new releases (ml-latest-small, issue 13).
+  The form and the weights are chosen on the validation split at training time
   (``evaluation.selection``) and stored in the artifact.
 
 ``P(j | a) = (c(a, j) + smoothing * P_pop(j)) / (n(a) + smoothing)``: ``c`` are the
@@ -38,6 +43,10 @@ PRIORS_FILE = "priors.npz"
 PAD_INDEX, UNKNOWN_INDEX = 0, 1
 SCORERS = ("model", "blend", "rule")
 PRIORS_FORMAT = 1
+PRODUCT_FLOOR = 1e-12
+"""Added to the rule mixture before its log in the product form: an item no rule has seen
+(decayed popularity underflows to 0 for items last seen years ago) stays rankable, below
+every item a rule knows, ordered by the model."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,10 @@ class BlendWeights:
     smoothing: float = 1.0
     gap_half_life_days: float = 0.0
     """0 = the model's share does not depend on the gap."""
+    model_power: float = 0.0
+    """0 = the mixture. > 0 = the product form: the model enters only as
+    ``softmax(model) ** model_power`` times the rule mixture (``model`` must then be 0),
+    and after a gap of ``g`` days the power fades to ``model_power * 2 ** (-g / h)``."""
 
     def __post_init__(self) -> None:
         for name in ("model", "transitions", "recent"):
@@ -68,6 +81,20 @@ class BlendWeights:
             raise ValueError(f"blend smoothing must be > 0, got {self.smoothing}")
         if self.gap_half_life_days < 0:
             raise ValueError(f"blend gap_half_life_days must be >= 0, got {self.gap_half_life_days}")
+        if self.model_power < 0:
+            raise ValueError(f"blend model_power must be >= 0, got {self.model_power}")
+        if self.model_power > 0 and self.model > 0:
+            raise ValueError(f"blend model_power={self.model_power} (the product form) needs model=0: the model "
+                             f"enters as a power of softmax(model), not as a mixture weight (got model={self.model})")
+
+    @property
+    def product(self) -> bool:
+        """True for the product form (``log rules + model_power * log softmax(model)``)."""
+        return self.model_power > 0
+
+    @property
+    def uses_model(self) -> bool:
+        return self.model > 0 or self.model_power > 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +102,14 @@ class BlendWeights:
     @classmethod
     def from_dict(cls, d: dict) -> "BlendWeights":
         return cls(float(d["model"]), float(d["transitions"]), float(d["recent"]), float(d.get("smoothing", 1.0)),
-                   float(d.get("gap_half_life_days", 0.0)))
+                   float(d.get("gap_half_life_days", 0.0)), float(d.get("model_power", 0.0)))
+
+    def as_tuple(self) -> tuple:
+        """The fields in order, for the broadcast payload and the settings fingerprint. A
+        mixture leaves ``model_power`` out, so its fingerprint is what it was before the
+        product form existed (no needless recompute of incremental tables)."""
+        t = tuple(self.to_dict().values())
+        return t if self.product else t[:-1]
 
     def trust(self, gaps_s) -> np.ndarray | float:
         """The share of ``model`` kept after ``gaps_s`` seconds without events (NaN: unknown, 1)."""
@@ -192,8 +226,10 @@ class BlendTerms:
     """The per-user parts of the blend for one batch of users, as torch tensors on ``device``.
 
     ``score = model_coef * softmax(logits) + pop_coef * P_pop + recent_coef * P_recent
-    + sparse(rows, cols, vals)``; ``gaps_s``: seconds since each user's last event (for
-    ``weights.gap_half_life_days``), None when unknown.
+    + sparse(rows, cols, vals)``, or for the product form
+    ``log(pop_coef * P_pop + recent_coef * P_recent + sparse + PRODUCT_FLOOR) + power * log softmax(logits)``;
+    ``gaps_s``: seconds since each user's last event (for ``weights.gap_half_life_days``),
+    None when unknown.
     """
 
     def __init__(self, priors: Priors, weights: BlendWeights, last_items: np.ndarray, device, dtype, gaps_s=None):
@@ -209,7 +245,9 @@ class BlendTerms:
         self.rows = torch.as_tensor(rows, device=device)
         self.cols = torch.as_tensor(cols, device=device)
         self.vals = torch.as_tensor(weights.transitions * vals, dtype=dtype, device=device)
-        self.use_model = weights.model > 0
+        self.use_model = weights.uses_model
+        self.product = weights.product
+        self.power = torch.as_tensor(weights.model_power * trust, dtype=dtype, device=device).view(n, 1)
 
 
 class PriorTensors:
@@ -238,11 +276,16 @@ def blend_block(logits, lse, terms: BlendTerms, pt: PriorTensors, b0: int, b1: i
     import torch
 
     dense = terms.pop_coef * pt.popularity[b0:b1] + terms.recent_coef * pt.recent[b0:b1]
-    out = terms.model_coef * torch.exp(logits - lse) + dense if terms.use_model else dense
+    if terms.product:
+        out = dense
+    else:
+        out = terms.model_coef * torch.exp(logits - lse) + dense if terms.use_model else dense
     if len(terms.cols):
         sel = (terms.cols >= b0) & (terms.cols < b1)
         if bool(sel.any()):
             out.index_put_((terms.rows[sel], terms.cols[sel] - b0), terms.vals[sel], accumulate=True)
+    if terms.product:
+        out = torch.log(out + PRODUCT_FLOOR) + terms.power * (logits - lse)
     return torch.where(torch.isneginf(logits), logits, out)
 
 

@@ -59,6 +59,12 @@ class ScoringConfig:
     time; 'rule': the priors alone; 'auto': whichever of the three was best on
     validation (the artifact's scorer.choice; the model for artifacts without one).
     user_interest always holds the model's vector. See scoring/blend.py."""
+    blend: Optional[dict] = None
+    """With ``scorer='blend'``: the blend's weights, overriding the one the artifact chose on
+    validation, e.g. as chosen by backtesting earlier cutoffs (bench/eval_drift.py). The
+    fields of ``scoring.blend.BlendWeights``: ``model``, ``transitions``, ``recent`` (summing
+    to 1), optional ``smoothing``, ``gap_half_life_days`` and ``model_power`` (> 0: the
+    product form, with ``model`` 0). The priors are still the artifact's."""
     exclude_consumed: bool = True
     """Never recommend an item the user already had any event with."""
     item_availability_path: Optional[str] = None
@@ -81,5 +87,26 @@ class ScoringConfig:
         require(self.scorer in ("model", "blend", "rule", "auto"),
                 f"'scorer' must be 'model', 'blend', 'rule' or 'auto', got {self.scorer!r}")
         require(1 <= self.top_k <= 1000, f"'top_k' must be in 1..1000, got {self.top_k}")
+        if self.blend is not None:
+            require(self.scorer == "blend", f"'blend' weights are set, so 'scorer' must be 'blend' (got "
+                    f"{self.scorer!r}); remove 'blend' to use the artifact's choice")
+            self.blend_weights()
         require(self.show_users >= 0, f"'show_users' must be >= 0, got {self.show_users}")
         require(self.database.isidentifier(), f"'database' must be a plain identifier, got {self.database!r}")
+
+    def blend_weights(self):
+        """``blend`` as ``BlendWeights`` (None when unset); a bad value names the setting."""
+        if self.blend is None:
+            return None
+        from .blend import BlendWeights
+
+        unknown = sorted(set(self.blend) - set(BlendWeights.__dataclass_fields__))
+        require(not unknown, f"'blend' has unknown keys {unknown}; use {sorted(BlendWeights.__dataclass_fields__)}")
+        try:
+            return BlendWeights.from_dict(self.blend)
+        except (KeyError, TypeError, ValueError) as e:
+            from ..config import ConfigError
+
+            raise ConfigError(f"'blend' is not a valid set of blend weights ({e}); it needs model, transitions and "
+                              "recent summing to 1, e.g. {\"model\": 0, \"transitions\": 0, \"recent\": 1, "
+                              "\"model_power\": 0.5}") from e

@@ -125,7 +125,9 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
     L = art.window_length
     unavailable = unavailable_items(spark, cfg.item_availability_path)
     scorer, weights, priors = resolve_scorer(cfg.scorer, art.url, art.meta)
-    blend = tuple(weights.to_dict().values()) if scorer != "model" else None
+    if cfg.blend is not None:  # pinned by the operator (e.g. backtested on earlier cutoffs)
+        weights = cfg.blend_weights()
+    blend = weights.as_tuple() if scorer != "model" else None
     log.info("scorer %s (requested %s)%s", scorer, cfg.scorer, f": weights {weights.to_dict()}" if blend else "")
     gap_aware = scorer != "model" and weights.gap_half_life_days > 0
     # A gap-aware blend changes with the run date for every user, so no list is carried over.

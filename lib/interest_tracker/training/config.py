@@ -117,6 +117,16 @@ class TrainConfig:
     evaluate_test: bool = True
     """Score the test split once, with the best weights, after training."""
     log_every_steps: int = 50
+    recent_prior: str = "auto"
+    """The recent-popularity prior the blend and the rule use: ``auto`` = chosen on
+    validation among plain popularity and stage 1's decayed popularities; or pin one,
+    ``popularity`` or ``decay_{h}d`` (h = a half-life stage 1 wrote to item_stats: 1, 7, 30,
+    180), e.g. as chosen by backtesting earlier cutoffs (bench/eval_drift.py)."""
+    selection_min_gap_hours: float = 0.0
+    """Choose what ``scorer=auto`` publishes (and the blend) on the validation targets that
+    come at least this many hours after the user's previous event, judged with the window's
+    items excluded as the tables exclude consumed items: the users a daily table serves
+    (evaluation/selection.py). 0 = on every validation target (session logs without users)."""
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")
@@ -138,6 +148,12 @@ class TrainConfig:
         require(self.num_negatives >= 1, "'num_negatives' must be >= 1")
         require(self.bpr_reg >= 0 and self.score_elu >= 0, "'bpr_reg' and 'score_elu' must be >= 0")
         require(0.0 <= self.momentum < 1.0, f"'momentum' must be in [0, 1), got {self.momentum}")
+        require(self.recent_prior in ("auto", "popularity") or
+                (self.recent_prior.startswith("decay_") and self.recent_prior.endswith("d")),
+                f"'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d' (a half-life in item_stats), "
+                f"got {self.recent_prior!r}")
+        require(self.selection_min_gap_hours >= 0,
+                f"'selection_min_gap_hours' must be >= 0 (0 = every validation target), got {self.selection_min_gap_hours}")
         require(self.torch_threads >= 1 and self.reader_workers >= 1, "'torch_threads'/'reader_workers' must be >= 1")
         require(self.device in ("auto", "cuda", "cpu"), f"'device' must be 'auto', 'cuda' or 'cpu', got {self.device!r}")
         require(self.precision in ("fp32", "bf16", "fp16"),

@@ -280,6 +280,10 @@ def evaluate(history: pd.DataFrame, future: pd.DataFrame, tables: Mapping[str, M
     rules["cooccurrence"] = cooccurrence(hist, consumed, returning, k, cooc_window,
                                          rules[f"recent_popularity_{recent_days[0]:g}d"])
     first_consumed = sum(1 for u, i in first.items() if i in consumed.get(u, ()))
+    # Items no one had before the cutoff (a film released later): no table or rule built from
+    # the history can hold them, so they cap every HR@K below 1.
+    known = set(hist.item_id)
+    first_unseen = sum(1 for i in first.values() if i not in known)
     rows = {}
     for label, recs in list(tables.items()) + list(rules.items()):
         rows[label] = {
@@ -292,14 +296,17 @@ def evaluate(history: pd.DataFrame, future: pd.DataFrame, tables: Mapping[str, M
     best_rule = max((r for r in rows if rows[r]["kind"] == "rule"), key=lambda r: rows[r][f"hr@{k}"])
     return {"cutoff": cutoff.isoformat(), "k": k, "next_n": next_n, "returning_users": len(returning),
             "history_events": int(len(history)), "future_events": int(len(fut)),
-            "first_item_already_consumed": first_consumed, "rows": rows, "best_rule": best_rule}
+            "first_item_already_consumed": first_consumed, "first_item_unseen_before_cutoff": first_unseen,
+            "rows": rows, "best_rule": best_rule}
 
 
 def format_table(res: dict) -> str:
     k = res["k"]
     lines = [f"# next-day evaluation: cutoff {res['cutoff']}, {res['returning_users']} returning users, "
              f"{res['history_events']} history events, K={k}, recall over the next {res['next_n']} events; "
-             f"{res['first_item_already_consumed']} first later items were already consumed",
+             f"{res['first_item_already_consumed']} first later items were already consumed, "
+             f"{res.get('first_item_unseen_before_cutoff', 0)} were items no one had before the cutoff "
+             f"(out of reach of any table or rule)",
              f"{'source':<28} {'kind':<6} {'covered':>8} {f'HR@{k}':>8} {f'MRR@{k}':>8} {f'Recall@{k}':>10}"]
     for label, r in res["rows"].items():
         lines.append(f"{label:<28} {r['kind']:<6} {r['covered']:>8} {r[f'hr@{k}']:>8.4f} {r[f'mrr@{k}']:>8.4f} "

@@ -77,6 +77,7 @@ def test_evaluate_end_to_end_by_hand():
     tables = {"tables": {"a": ["r", "q"], "b": ["p"]}}
     res = ev.evaluate(hist, fut, tables, CUTOFF, k=2, next_n=10, recent_days=(30,), cooc_window=1)
     assert res["returning_users"] == 2
+    assert res["first_item_unseen_before_cutoff"] == 1  # b's r: no one had it before the cutoff
     t = res["rows"]["tables"]
     assert t["hr@2"] == pytest.approx(0.5) and t["mrr@2"] == pytest.approx(0.25)
     assert t["covered"] == 2

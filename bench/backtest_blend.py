@@ -104,9 +104,10 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
     vec = dict(zip(interest.user_id, interest.vector))
     vectors = torch.tensor(np.stack([np.asarray(vec[u], dtype=np.float32) for u in users]))
     h = hist[hist.user_id.isin(users)].sort_values(["user_id", "ts", "item_id"], kind="mergesort")
-    consumed = {u: np.array(sorted({index_of[i] for i in g.item_id if i in index_of}), dtype=np.int64)
-                for u, g in h.groupby("user_id")}
-    last = np.array([index_of.get(h[h.user_id == u].item_id.iloc[-1], 1) for u in users], dtype=np.int64)
+    by_user = h.groupby("user_id").item_id
+    consumed = {u: np.array(sorted({index_of[i] for i in g if i in index_of}), dtype=np.int64) for u, g in by_user}
+    last_item = by_user.last()  # h is in stage-1 order, so the last row is the user's last event
+    last = np.array([index_of.get(last_item[u], 1) for u in users], dtype=np.int64)
     tables = {}
     for src, fields in cands:
         if src not in recent:
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     src, fields = {label(s_, f_): (s_, f_) for s_, f_ in cands}[best]
     print(f"# chosen: {best}: recent_prior={src} (train config), blend={json.dumps(fields)} (scoring config)")
     if report:
-        print(f"# the chosen blend on the later cutoffs (not chosen on), against the best rule at each")
+        print("# the chosen blend on the later cutoffs (not chosen on), against the best rule at each")
         for c in report:
             r = results[c.isoformat()]
             b = r["best_rule"]

@@ -69,7 +69,8 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
     import pyarrow.parquet as pq
     import torch
 
-    from interest_tracker.layout import ArtifactStore, Stage1Layout
+    from interest_tracker.layout import ArtifactStore, Stage1Layout, fs
+    from interest_tracker.layout.warehouse import INTEREST, Warehouse
     from interest_tracker.layout.artifact import CONFIG_FILE, WEIGHTS_FILE
     from interest_tracker.model.weights import model_from_bytes
     from interest_tracker.scoring.blend import BlendWeights, Priors, PriorTensors, blended_topk, normalised
@@ -97,7 +98,8 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
             v = np.zeros(n)
             v[stats.item_index.to_numpy()] = stats[col].to_numpy()
             recent[col] = normalised(v)
-    interest = pq.read_table(str(c / "warehouse_model" / "user_interest" / f"run_date={day.isoformat()}")).to_pandas()
+    part = fs.resolve(Warehouse(str(c / "warehouse_model")).committed_partition(INTEREST, day))  # the run's manifest
+    interest = pq.read_table(part[1], filesystem=part[0], columns=["user_id", "vector"]).to_pandas()
     cut = pd.Timestamp(cutoff.isoformat(), tz="UTC")
     hist, fut = raw[raw.ts < cut], raw[raw.ts >= cut]
     users = sorted(set(hist.user_id) & set(fut.user_id) & set(interest.user_id))

@@ -39,17 +39,26 @@ log = logging.getLogger("backtest_blend")
 
 MIXTURE_MODEL_WEIGHTS = (0.1, 0.25, 0.5)
 PRODUCT_POWERS = (0.125, 0.25, 0.5, 1.0)
+TRANSITION_SHARES = (0.0, 0.5)
+"""Share of the item transitions in the rules (the rest is the recent prior)."""
 
 
 def candidates(sources: list[str]) -> list[tuple[str, dict]]:
-    """(recent source, BlendWeights fields): each rule alone, mixtures and products."""
+    """(recent source, BlendWeights fields): each rule alone, mixtures and products, with the
+    rules the recent prior alone or half item transitions."""
     out = []
     for src in sources:
-        out.append((src, {"model": 0.0, "transitions": 0.0, "recent": 1.0}))
-        for wm in MIXTURE_MODEL_WEIGHTS:
-            out.append((src, {"model": wm, "transitions": 0.0, "recent": round(1 - wm, 6)}))
-        for power in PRODUCT_POWERS:
-            out.append((src, {"model": 0.0, "transitions": 0.0, "recent": 1.0, "model_power": power}))
+        for ts in TRANSITION_SHARES:
+            out.append((src, {"model": 0.0, "transitions": ts, "recent": round(1 - ts, 6)}))
+            for wm in MIXTURE_MODEL_WEIGHTS:
+                rest = round(1 - wm, 6)
+                out.append((src, {"model": wm, "transitions": round(rest * ts, 6),
+                                  "recent": round(rest - round(rest * ts, 6), 6)}))
+            for power in PRODUCT_POWERS:
+                out.append((src, {"model": 0.0, "transitions": ts, "recent": round(1 - ts, 6), "model_power": power}))
+    out.append(("popularity", {"model": 0.0, "transitions": 1.0, "recent": 0.0}))  # transitions alone
+    for power in PRODUCT_POWERS:
+        out.append(("popularity", {"model": 0.0, "transitions": 1.0, "recent": 0.0, "model_power": power}))
     out.append(("popularity", {"model": 1.0, "transitions": 0.0, "recent": 0.0}))  # the model alone
     return out
 
@@ -57,11 +66,12 @@ def candidates(sources: list[str]) -> list[tuple[str, dict]]:
 def label(src: str, w: dict) -> str:
     if w["model"] == 1.0:
         return "model"
+    rules = src if not w["transitions"] else "transitions" if not w["recent"] else f"transitions+{src}"
     if w.get("model_power"):
-        return f"{src} x model^{w['model_power']:g}"
+        return f"{rules} x model^{w['model_power']:g}"
     if w["model"] > 0:
-        return f"{w['model']:g} model + {w['recent']:g} {src}"
-    return f"{src} (rule)"
+        return f"{w['model']:g} model + {1 - w['model']:g} {rules}"
+    return f"{rules} (rule)"
 
 
 def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int) -> tuple[dict, dict]:
@@ -133,7 +143,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     work = Path(args.work)
-    raw = eval_next_day.read_raw_events(str(work / "raw"), "parquet")
+    raw_dir = work / "raw" / "raw" if (work / "raw" / "raw").is_dir() else work / "raw"  # synthetic: raw/raw
+    raw = eval_next_day.read_raw_events(str(raw_dir), "parquet")
     cands = candidates(["popularity", "decay_1d", "decay_7d", "decay_30d", "decay_180d"])
     choose = [dt.date.fromisoformat(x) for x in args.choose_on.split(",") if x]
     report = [dt.date.fromisoformat(x) for x in args.report_on.split(",") if x]

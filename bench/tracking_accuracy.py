@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--events-per-user", type=float, default=60.0)
     p.add_argument("--days", type=int, default=5, help="daily incremental runs after D0")
     p.add_argument("--window", type=int, default=20, help="L")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=30, help="at most; early stopping (patience 2) ends it")
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--recent-k", type=int, default=5, help="k of the recent-interest baseline")

@@ -306,14 +306,15 @@ def test_selection_on_return_points_picks_the_product_when_returning_users_take_
     recent[2:8] = 1e-6
     priors = fit_priors(16, np.array([2]), np.array([3]), recent, "decay_30d")
     options = {"decay_30d": priors.recent}
-    best, src, rec = choose_weights(_TasteModel(), priors, [_taste_batch(20, 60)], "mrr@20", options,
+    assert MIN_RETURN_POINTS == 100
+    best, src, rec = choose_weights(_TasteModel(), priors, [_taste_batch(120, 60)], "mrr@20", options,
                                     min_gap_s=24 * 3600.0)
-    assert rec["objective"] == "returns" and rec["points"] == 20 and src == "decay_30d"
+    assert rec["objective"] == "returns" and rec["points"] == 120 and src == "decay_30d"
     assert best.product and rec["on_these_points"]["blend"] == pytest.approx(1.0)
     assert max(v for k, v in rec["grid"].items() if "^" not in k) < 0.9  # no mixture or rule gets there
     assert rec["on_these_points"]["model"] == pytest.approx(0.5)  # the favourite first, the target second
-    everyone = choose_weights(_TasteModel(), priors, [_taste_batch(20, 60)], "mrr@20", options)[2]
-    assert everyone["objective"] == "all" and everyone["points"] == 80
+    everyone = choose_weights(_TasteModel(), priors, [_taste_batch(120, 60)], "mrr@20", options)[2]
+    assert everyone["objective"] == "all" and everyone["points"] == 180
     few = choose_weights(_TasteModel(), priors, [_taste_batch(MIN_RETURN_POINTS - 1, 60)], "mrr@20", options,
                          min_gap_s=24 * 3600.0)[2]
     assert few["objective"] == "all" and few["points"] == MIN_RETURN_POINTS - 1 + 60
@@ -328,15 +329,16 @@ def test_return_points_are_judged_without_the_window_items():
     recent[[8, 9, 10, 11]] = [0.20, 0.26, 0.27, 0.27]
     recent[2:8] = 1e-6
     priors = fit_priors(16, np.array([2]), np.array([3]), recent, "decay_30d")
-    b = _taste_batch(16, 0)
+    n = 160  # 120 kept: enough return points (MIN_RETURN_POINTS) to choose on them
+    b = _taste_batch(n, 0)
     # Windows [11, 12 + t, target]: the user had the rule's favourite 11 a minute before 12 + t.
-    b["input_items"] = np.stack([np.full(16, 11), b["input_items"][:, 0], b["input_items"][:, 1],
-                                 np.zeros(16, dtype=np.int64)], axis=1)
-    b["input_log_gaps"] = np.stack([np.zeros(16), np.full(16, np.log1p(60.0)), b["input_log_gaps"][:, 1],
-                                    np.zeros(16)], axis=1)
-    b["target_items"] = np.stack([b["input_items"][:, 1], b["input_items"][:, 2], np.zeros(16, dtype=np.int64),
-                                  np.zeros(16, dtype=np.int64)], axis=1)
-    b["target_mask"] = np.tile([1, 1, 0, 0], (16, 1))
+    b["input_items"] = np.stack([np.full(n, 11), b["input_items"][:, 0], b["input_items"][:, 1],
+                                 np.zeros(n, dtype=np.int64)], axis=1)
+    b["input_log_gaps"] = np.stack([np.zeros(n), np.full(n, np.log1p(60.0)), b["input_log_gaps"][:, 1],
+                                    np.zeros(n)], axis=1)
+    b["target_items"] = np.stack([b["input_items"][:, 1], b["input_items"][:, 2], np.zeros(n, dtype=np.int64),
+                                  np.zeros(n, dtype=np.int64)], axis=1)
+    b["target_mask"] = np.tile([1, 1, 0, 0], (n, 1))
     keep = b["input_items"][:, 2] != 11  # t = 3 comes back to 11 itself: not this test's case
     b = {k: v[keep] for k, v in b.items()}
     rec = choose_weights(_TasteModel(), priors, [b], "mrr@20", {"decay_30d": priors.recent},

@@ -126,7 +126,9 @@ class TrainConfig:
     """Choose what ``scorer=auto`` publishes (and the blend) on the validation targets that
     come at least this many hours after the user's previous event, judged with the window's
     items excluded as the tables exclude consumed items: the users a daily table serves
-    (evaluation/selection.py). 0 = on every validation target (session logs without users)."""
+    (evaluation/selection.py). 0 = on every validation target (session logs without users).
+    With fewer than ``selection.MIN_RETURN_POINTS`` (100) such targets it chooses on every
+    target instead, and logs a warning."""
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")

@@ -79,7 +79,7 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
     import pyarrow.parquet as pq
     import torch
 
-    from interest_tracker.layout import ArtifactStore, Stage1Layout, fs
+    from interest_tracker.layout import ArtifactStore, SequencesDataset, Stage1Layout, fs
     from interest_tracker.layout.warehouse import INTEREST, Warehouse
     from interest_tracker.layout.artifact import CONFIG_FILE, WEIGHTS_FILE
     from interest_tracker.model.weights import model_from_bytes
@@ -101,7 +101,8 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
     with torch.no_grad():
         items_aug = augmented_items(model.item_vectors(), model.output_bias, excluded)
     shipped = Priors.from_bytes(store.read_bytes(version, "priors.npz"))
-    stats = pq.read_table(str(Path(Stage1Layout(str(c / "stage1"), day).sequences) / "item_stats")).to_pandas()
+    stats_fs, stats_path = fs.resolve(SequencesDataset(Stage1Layout(str(c / "stage1"), day).sequences).item_stats)
+    stats = pq.read_table(stats_path, filesystem=stats_fs).to_pandas()
     recent = {"popularity": shipped.popularity}
     for col in stats.columns:
         if col.startswith("decay_"):
@@ -120,15 +121,17 @@ def cutoff_tables(work: Path, cutoff: dt.date, raw: pd.DataFrame, cands, k: int)
     consumed = {u: np.array(sorted({index_of[i] for i in g if i in index_of}), dtype=np.int64) for u, g in by_user}
     last_item = by_user.last()  # h is in stage-1 order, so the last row is the user's last event
     last = np.array([index_of.get(last_item[u], 1) for u in users], dtype=np.int64)
+    consumed_rows = [consumed.get(u, np.zeros(0, np.int64)) for u in users]
+    prior_tensors = {}  # one per recent source, shared by its candidates
     tables = {}
     for src, fields in cands:
         if src not in recent:
             continue
-        w = BlendWeights.from_dict(fields)
-        pri = Priors(shipped.indptr, shipped.successors, shipped.counts, shipped.popularity, recent[src], src)
-        pt = PriorTensors(pri, "cpu", items_aug.dtype, width=items_aug.shape[0])
-        idx, _ = blended_topk(vectors, items_aug, pt, w, last, k, [consumed.get(u, np.zeros(0, np.int64))
-                                                                  for u in users])
+        if src not in prior_tensors:
+            pri = Priors(shipped.indptr, shipped.successors, shipped.counts, shipped.popularity, recent[src], src)
+            prior_tensors[src] = PriorTensors(pri, "cpu", items_aug.dtype, width=items_aug.shape[0])
+        idx, _ = blended_topk(vectors, items_aug, prior_tensors[src], BlendWeights.from_dict(fields), last, k,
+                              consumed_rows)
         tables[label(src, fields)] = {u: [ids[i] for i in idx[r] if i >= 0] for r, u in enumerate(users)}
     return tables, eval_next_day.evaluate(hist, fut, tables, cut, k, 10, (30.0, 90.0), 5)
 

@@ -134,7 +134,7 @@ class Oracle:
 
     def top(self, interest: int, last_item, consumed: set, k: int) -> list:
         cfg, c = self.cfg, self.cfg.num_categories
-        p = (1 - cfg.p_sequential) * (1 - cfg.p_interest) * self.glob.copy()
+        p = (1 - cfg.p_sequential) * (1 - cfg.p_interest) * self.glob  # a new array
         ranks = np.arange(interest, cfg.num_items, c)
         p[ranks] += (1 - cfg.p_sequential) * cfg.p_interest * self.in_cat[interest]
         r = self.rank_of[last_item]

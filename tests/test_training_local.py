@@ -11,14 +11,18 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from interest_tracker.config import ConfigError, from_dict, load, to_dict
+from interest_tracker.evaluation.baselines import training_pairs
 from interest_tracker.layout import ArtifactStore, SequencesDataset
 from interest_tracker.model import load_model
 from interest_tracker.training.checkpoint import load_checkpoint, save_checkpoint
 from interest_tracker.training.config import TrainConfig
 from interest_tracker.training.launchers import launch
+from interest_tracker.training.loaders import read_split
 from interest_tracker.training.loop import evaluate_split, train
 from kill_helpers import train_until_killed
 
@@ -70,6 +74,7 @@ def test_local_training_writes_a_complete_artifact_and_learns(training_dataset, 
     split = metrics["history"][0]["time_split_s"]
     assert set(split) == {"loading", "forward_backward", "allreduce_update", "other"}
     assert sum(split.values()) == pytest.approx(metrics["history"][0]["seconds"], rel=1e-6)
+    assert metrics["cold_items"] == {"policy": "off"}  # the default: the artifact holds the scored weights
     # the saved weights are the best epoch's, and reproduce the recorded metrics (on the CPU)
     reloaded, _ = evaluate_split(load_model(art), str(dataset / "test"), cfg)
     assert reloaded == pytest.approx(metrics["test"], rel=1e-4, abs=1e-6)
@@ -111,6 +116,62 @@ def test_bpr_max_with_adagrad_refits_without_a_validation_split(training_dataset
     losses = [h["train_loss"] for h in m["history"]]
     assert losses[-1] < losses[0]
     assert m["test"]["mrr@20"] > _popularity_mrr20(training_dataset)
+
+
+def _unmask_train_targets(split, items) -> None:
+    """Rewrite a split's parquet files in place, row group by row group, with every target
+    of ``items`` no longer counted (target_mask 0)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in sorted(split.glob("*.parquet")):
+        pf = pq.ParquetFile(f)
+        groups = [pf.read_row_group(i) for i in range(pf.num_row_groups)]
+        with pq.ParquetWriter(f, pf.schema_arrow) as w:
+            for t in groups:
+                targets = np.array(t.column("target_items").to_pylist())
+                mask = np.array(t.column("target_mask").to_pylist()) * ~np.isin(targets, items)
+                t = t.set_column(t.schema.get_field_index("target_mask"), t.schema.field("target_mask"),
+                                 pa.array(mask.tolist(), t.schema.field("target_mask").type))
+                t = t.set_column(t.schema.get_field_index("num_targets"), t.schema.field("num_targets"),
+                                 pa.array(mask.sum(axis=1).tolist(), t.schema.field("num_targets").type))
+                w.write_table(t)
+
+
+def test_cold_items_get_their_neighbours_weights_in_the_artifact(training_dataset, tmp_path):
+    """cold_items='neighbours': the items no training target holds, counted independently,
+    are the ones filled; every other weight is what training left."""
+    from interest_tracker.training.cold_items import cold_neighbour_weights
+
+    # Make items cold: every train target of two items becomes padding (unmasked), so only
+    # the later splits hold them as targets.
+    data = tmp_path / "cold"
+    shutil.copytree(training_dataset, data)
+    _, valid_targets = training_pairs(read_split(str(data / "valid"), 512))
+    made_cold = np.argsort(-np.bincount(valid_targets), kind="stable")[:2]
+    _unmask_train_targets(data / "train", made_cold)
+    kw = dict(epochs=2, steps_per_epoch=10, evaluate_test=False, loader="pyarrow")
+    ref = train(to_dict(_cfg(data, tmp_path / "off", **kw)))
+    on = train(to_dict(_cfg(data, tmp_path / "on", cold_items="neighbours", **kw)))
+    assert on["param_digest"] == ref["param_digest"]  # the same training; only the artifact differs
+    src, dst = training_pairs(read_split(str(data / "train"), 512))
+    a, b = [src], [dst]
+    for s in ("valid", "test"):
+        x, y = training_pairs(read_split(str(data / s), 512))
+        a.append(x)
+        b.append(y)
+    n = int(SequencesDataset(str(data)).info()["num_items"])
+    cold, _, _ = cold_neighbour_weights(n, dst, np.concatenate(a), np.concatenate(b))
+    expected = sorted(set(cold.tolist()))
+    assert set(made_cold.tolist()) <= set(expected)
+    m = on["metrics"]["cold_items"]
+    assert m["policy"] == "neighbours" and m["filled"] == len(expected) <= m["cold"]
+    before = load_model(Path(ref["artifact"])).state_dict()
+    after = load_model(Path(on["artifact"])).state_dict()
+    changed = sorted(set(torch.nonzero((after["output_bias"] != before["output_bias"])).flatten().tolist()))
+    assert changed == expected
+    keep = [i for i in range(n) if i not in set(expected)]
+    assert torch.equal(after["item_embedding.weight"][keep], before["item_embedding.weight"][keep])
 
 
 def test_mixed_precision_trains(training_dataset, tmp_path):

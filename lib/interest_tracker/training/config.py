@@ -129,6 +129,14 @@ class TrainConfig:
     (evaluation/selection.py). 0 = on every validation target (session logs without users).
     With fewer than ``selection.MIN_RETURN_POINTS`` (100) such targets it chooses on every
     target instead, and logs a warning."""
+    cold_items: Literal["neighbours", "off"] = "off"
+    """``neighbours``: items that only the validation or test days hold (never a training
+    target) get the count-weighted mean embedding and bias of the trained items next to
+    them in the log (training/cold_items.py), after selection and before the artifact is
+    written. Off by default: on the drifting synthetic log it lifts those items from a
+    median rank of 1276 to 369 under the model, but no published figure improved
+    (docs/benchmarks.md, issue 13.4), and ``metrics.json``'s test figures then score
+    weights the artifact no longer holds."""
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")
@@ -156,6 +164,8 @@ class TrainConfig:
                 f"got {self.recent_prior!r}")
         require(self.selection_min_gap_hours >= 0,
                 f"'selection_min_gap_hours' must be >= 0 (0 = every validation target), got {self.selection_min_gap_hours}")
+        require(self.cold_items in ("neighbours", "off"),
+                f"'cold_items' must be 'neighbours' or 'off', got {self.cold_items!r}")
         require(self.torch_threads >= 1 and self.reader_workers >= 1, "'torch_threads'/'reader_workers' must be >= 1")
         require(self.device in ("auto", "cuda", "cpu"), f"'device' must be 'auto', 'cuda' or 'cpu', got {self.device!r}")
         require(self.precision in ("fp32", "bf16", "fp16"),

@@ -1,0 +1,107 @@
+"""Embeddings for the items that the training split never had as a target ("cold" items).
+
+Why: the model trains on the train split, but the artifact serves after the test
+period. Items that first appear in the validation or test days are in the vocabulary
+(stage 1 numbers every item up to the run date), yet their embedding is still its random
+initialisation and every softmax step pushed their output bias down, so the model never
+ranks them, even when they are what is rising now. On the drifting synthetic log
+(issue 13.4) a tenth of the returning users' next items are such items, and the model's
+tables hit none of them while last-item co-occurrence hits 19%.
+
+Their neighbours in the log are trained: the items a cold item followed, and those that
+followed it, in any split. So each cold item gets the count-weighted mean of its trained
+neighbours' input and output embeddings and output biases: the model scores a new item
+like the company it keeps, the item-kNN answer to cold start. Items with no trained
+neighbour keep their weights. This runs after the blend was chosen on validation, on
+rank 0 only, so no validation target shapes the weights that selection scored.
+
+Opt-in (``TrainConfig.cold_items``): through the jobs it added 3-6 next-day hits per
+cutoff on the drifting log, but on a log with a long tail (a third of the items cold) the
+borrowed biases of popular neighbours flooded the model's tables (docs/benchmarks.md).
+
+Needs numpy and torch only (never pyspark).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PAD_INDEX, UNKNOWN_INDEX = 0, 1
+POLICIES = ("neighbours", "off")
+
+
+def cold_neighbour_weights(num_items: int, train_targets: np.ndarray, src: np.ndarray, dst: np.ndarray):
+    """(cold items, their trained neighbours, counts): every (previous, next) pair of
+    ``src``/``dst`` links both items; a cold item (never a training target) collects the
+    pairs whose other item is warm. Pure numpy, so tests can check it by hand."""
+    warm = np.bincount(np.asarray(train_targets, dtype=np.int64), minlength=num_items)[:num_items] > 0
+    warm[[PAD_INDEX, UNKNOWN_INDEX]] = False
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    ok = (src > UNKNOWN_INDEX) & (dst > UNKNOWN_INDEX) & (src < num_items) & (dst < num_items)
+    a = np.concatenate([src[ok], dst[ok]])
+    b = np.concatenate([dst[ok], src[ok]])
+    keep = ~warm[a] & warm[b]
+    key, counts = np.unique(a[keep] * num_items + b[keep], return_counts=True)
+    return key // num_items, key % num_items, counts.astype(np.float64)
+
+
+def fill_cold_items(model, train_targets: np.ndarray, src: np.ndarray, dst: np.ndarray) -> int:
+    """Set every cold item's embeddings and output bias to the count-weighted mean of its
+    trained neighbours' (in place); returns how many items were filled."""
+    import torch
+
+    n = model.config.num_items
+    cold, neighbour, counts = cold_neighbour_weights(n, train_targets, src, dst)
+    if len(cold) == 0:
+        return 0
+    items = np.unique(cold)
+    with torch.no_grad():
+        w = torch.as_tensor(counts)
+        c = torch.as_tensor(cold)
+        nb = torch.as_tensor(neighbour)
+        total = torch.zeros(n, dtype=torch.float64).index_add_(0, c, w)
+        idx = torch.as_tensor(items)
+        tables = [model.item_embedding.weight]
+        if model.output_embedding is not None:
+            tables.append(model.output_embedding.weight)
+        for t in tables:
+            cpu = t.detach().double().cpu()
+            acc = torch.zeros((n, t.shape[1]), dtype=torch.float64).index_add_(0, c, cpu[nb] * w[:, None])
+            t[idx.to(t.device)] = (acc[idx] / total[idx, None]).to(device=t.device, dtype=t.dtype)
+        bias = model.output_bias
+        cpu = bias.detach().double().cpu()
+        acc = torch.zeros(n, dtype=torch.float64).index_add_(0, c, cpu[nb] * w)
+        bias[idx.to(bias.device)] = (acc[idx] / total[idx]).to(device=bias.device, dtype=bias.dtype)
+    return int(len(items))
+
+
+def fill_from_splits(model, root, batch_size: int) -> dict:
+    """Read the train split's targets and every split's (previous, next) pairs under the
+    stage-1 sequences ``root`` (a local directory), fill the cold items, and say what was
+    done (``metrics["cold_items"]``)."""
+    from pathlib import Path
+
+    from ..evaluation.baselines import training_pairs
+    from .loaders import read_split, to_url
+
+    root = Path(root)
+    src, dst = training_pairs(read_split(to_url(str(root / "train")), batch_size))
+    all_src, all_dst = [src], [dst]
+    for name in ("valid", "test"):
+        if (root / name).exists():
+            try:
+                a, b = training_pairs(read_split(to_url(str(root / name)), batch_size))
+            except ValueError:  # a split without counted targets
+                continue
+            all_src.append(a)
+            all_dst.append(b)
+    filled = fill_cold_items(model, dst, np.concatenate(all_src), np.concatenate(all_dst))
+    seen = np.unique(np.concatenate(all_dst + all_src))
+    cold_total = int(len(np.setdiff1d(seen[seen > UNKNOWN_INDEX], np.unique(dst))))
+    log.info("cold items: %d items appear only after the train split; %d got their trained neighbours' mean "
+             "embedding and bias (cold_items='neighbours')", cold_total, filled)
+    return {"policy": "neighbours", "cold": cold_total, "filled": filled}

@@ -3,10 +3,11 @@ artifact: checked by hand on a tiny model, and on a real training run's artifact
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from interest_tracker.model import InterestModel, ModelConfig
-from interest_tracker.training.cold_items import cold_neighbour_weights, fill_cold_items
+from interest_tracker.training.cold_items import cold_neighbour_weights, fill_cold_items, item_pair_counts
 
 # train targets: items 2 and 3. Later splits add item 4 (next to 2 once and to 3 twice)
 # and item 5 (next to the cold item 4 only: no trained neighbour).
@@ -18,6 +19,8 @@ DST = np.array([3, 2, 4, 3, 4, 5, 3])
 def test_cold_neighbours_by_hand():
     cold, neighbour, counts = cold_neighbour_weights(7, TRAIN_TARGETS, SRC, DST)
     assert list(zip(cold.tolist(), neighbour.tolist(), counts.tolist())) == [(4, 2, 1.0), (4, 3, 2.0)]
+    # the pair (1, 3) holds the unknown index and does not count
+    assert item_pair_counts(7, SRC, DST).tolist() == [0, 0, 3, 4, 4, 1, 0]
 
 
 def test_fill_sets_the_weighted_mean_and_leaves_the_rest():
@@ -36,7 +39,9 @@ def test_fill_sets_the_weighted_mean_and_leaves_the_rest():
             torch.testing.assert_close(after[name][4], (e[2] + 2 * e[3]) / 3)
             keep = [0, 1, 2, 3, 5, 6]
             torch.testing.assert_close(after[name][keep], e[keep])
-        assert after["output_bias"][4].item() == torch.tensor((-8.0 + 2 * -7.0) / 3).item()
+        # item 4 is in 4 of the 6 valid pairs; its neighbours 2 and 3 in 3 and 4 (weighted 1:2)
+        expected_bias = (-8.0 + 2 * -7.0) / 3 + np.log((4 + 1) / ((3 + 2 * 4) / 3 + 1))
+        assert after["output_bias"][4].item() == pytest.approx(expected_bias, rel=1e-6)
         torch.testing.assert_close(after["output_bias"][[0, 1, 2, 3, 5, 6]], before["output_bias"][[0, 1, 2, 3, 5, 6]])
         for name in before:
             if name not in tables + ["output_bias"]:

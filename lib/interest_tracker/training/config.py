@@ -131,12 +131,12 @@ class TrainConfig:
     target instead, and logs a warning."""
     cold_items: Literal["neighbours", "off"] = "off"
     """``neighbours``: items that only the validation or test days hold (never a training
-    target) get the count-weighted mean embedding and bias of the trained items next to
-    them in the log (training/cold_items.py), after selection and before the artifact is
-    written. Off by default: on the drifting synthetic log it lifts those items from a
-    median rank of 1276 to 369 under the model, but no published figure improved
-    (docs/benchmarks.md, issue 13.4), and ``metrics.json``'s test figures then score
-    weights the artifact no longer holds."""
+    target) get the count-weighted mean embedding of the trained items next to them in the
+    log and their mean bias shifted by relative rarity (training/cold_items.py), after
+    selection and before the artifact is written. Off by default for now: through the jobs
+    it raised or kept every next-day HR@20 measured (docs/benchmarks.md, sixth session), but
+    ``metrics.json``'s figures then score weights the artifact no longer holds, and the
+    whole suite has not run with it on."""
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")

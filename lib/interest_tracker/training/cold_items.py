@@ -34,7 +34,14 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 PAD_INDEX, UNKNOWN_INDEX = 0, 1
-POLICIES = ("neighbours", "off")
+
+
+def _real_pairs(num_items: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose both items are real vocabulary items (not pad, unknown or out of range)."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    ok = (src > UNKNOWN_INDEX) & (dst > UNKNOWN_INDEX) & (src < num_items) & (dst < num_items)
+    return src[ok], dst[ok]
 
 
 def cold_neighbour_weights(num_items: int, train_targets: np.ndarray, src: np.ndarray, dst: np.ndarray):
@@ -43,11 +50,9 @@ def cold_neighbour_weights(num_items: int, train_targets: np.ndarray, src: np.nd
     pairs whose other item is warm. Pure numpy, so tests can check it by hand."""
     warm = np.bincount(np.asarray(train_targets, dtype=np.int64), minlength=num_items)[:num_items] > 0
     warm[[PAD_INDEX, UNKNOWN_INDEX]] = False
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    ok = (src > UNKNOWN_INDEX) & (dst > UNKNOWN_INDEX) & (src < num_items) & (dst < num_items)
-    a = np.concatenate([src[ok], dst[ok]])
-    b = np.concatenate([dst[ok], src[ok]])
+    src, dst = _real_pairs(num_items, src, dst)
+    a = np.concatenate([src, dst])
+    b = np.concatenate([dst, src])
     keep = ~warm[a] & warm[b]
     key, counts = np.unique(a[keep] * num_items + b[keep], return_counts=True)
     return key // num_items, key % num_items, counts.astype(np.float64)
@@ -55,10 +60,8 @@ def cold_neighbour_weights(num_items: int, train_targets: np.ndarray, src: np.nd
 
 def item_pair_counts(num_items: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """n(j): how many of the (previous, next) pairs hold item j, on either side."""
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    ok = (src > UNKNOWN_INDEX) & (dst > UNKNOWN_INDEX) & (src < num_items) & (dst < num_items)
-    return np.bincount(np.concatenate([src[ok], dst[ok]]), minlength=num_items)[:num_items].astype(np.float64)
+    src, dst = _real_pairs(num_items, src, dst)
+    return np.bincount(np.concatenate([src, dst]), minlength=num_items)[:num_items].astype(np.float64)
 
 
 def fill_cold_items(model, train_targets: np.ndarray, src: np.ndarray, dst: np.ndarray) -> int:

@@ -52,7 +52,7 @@ def _popularity_mrr20(dataset) -> float:
 
 def test_local_training_writes_a_complete_artifact_and_learns(training_dataset, tmp_path):
     dataset = training_dataset
-    cfg = _cfg(dataset, tmp_path / "art", epochs=4)
+    cfg = _cfg(dataset, tmp_path / "art", epochs=4, cold_items="off")  # the artifact holds the scored weights
     out = launch(cfg)
     art = Path(out["artifact"])
     assert art == tmp_path / "art" / "v1" and ArtifactStore(str(tmp_path / "art")).latest() == "v1"
@@ -74,7 +74,7 @@ def test_local_training_writes_a_complete_artifact_and_learns(training_dataset, 
     split = metrics["history"][0]["time_split_s"]
     assert set(split) == {"loading", "forward_backward", "allreduce_update", "other"}
     assert sum(split.values()) == pytest.approx(metrics["history"][0]["seconds"], rel=1e-6)
-    assert metrics["cold_items"] == {"policy": "off"}  # the default: the artifact holds the scored weights
+    assert metrics["cold_items"] == {"policy": "off"}
     # the saved weights are the best epoch's, and reproduce the recorded metrics (on the CPU)
     reloaded, _ = evaluate_split(load_model(art), str(dataset / "test"), cfg)
     assert reloaded == pytest.approx(metrics["test"], rel=1e-4, abs=1e-6)
@@ -151,8 +151,9 @@ def test_cold_items_get_their_neighbours_weights_in_the_artifact(training_datase
     made_cold = np.argsort(-np.bincount(valid_targets), kind="stable")[:2]
     _unmask_train_targets(data / "train", made_cold)
     kw = dict(epochs=2, steps_per_epoch=10, evaluate_test=False, loader="pyarrow")
-    ref = train(to_dict(_cfg(data, tmp_path / "off", **kw)))
-    on = train(to_dict(_cfg(data, tmp_path / "on", cold_items="neighbours", **kw)))
+    ref = train(to_dict(_cfg(data, tmp_path / "off", cold_items="off", **kw)))
+    on = train(to_dict(_cfg(data, tmp_path / "on", **kw)))  # the default
+    assert TrainConfig.__dataclass_fields__["cold_items"].default == "neighbours"
     assert on["param_digest"] == ref["param_digest"]  # the same training; only the artifact differs
     src, dst = training_pairs(read_split(str(data / "train"), 512))
     a, b = [src], [dst]

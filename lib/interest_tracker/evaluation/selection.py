@@ -42,11 +42,18 @@ MODEL_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 RECENT_SHARES = (0.0, 0.5, 1.0)
 MODEL_POWERS = (0.25, 0.5, 1.0, 2.0)
 """Candidate powers of softmax(model) in the product form (``BlendWeights.model_power``)."""
-MIN_RETURN_POINTS = 100
-"""Fewer validation points than this after ``min_gap_s``: choose on every point instead.
-Dozens of candidates chosen on a handful of points pick noise: on a drifting synthetic log
-14 return points chose a blend (recall@20 0.357 vs the model's 0.286 there) whose next-day
-HR@20 was 0.141 against the model's 0.240. At 100 points one point moves the metric by 0.01."""
+MIN_RETURN_POINTS = 30
+"""Fewer validation points than this after ``min_gap_s``: choose on every point, without a
+test (the paired test below needs a few dozen points for its normal approximation)."""
+RETURN_GATE_Z = 2.0
+"""The return-point choice replaces the every-point choice only when, on the return
+points, it beats it by at least this many paired standard errors (per-point metric
+differences). Dozens of candidates chosen on a handful of points pick noise: on a drifting
+synthetic log 14 return points chose a blend (recall@20 0.357 vs the model's 0.286 there)
+whose next-day HR@20 was 0.141 against the model's 0.240. A fixed floor of points cannot tell
+noise from signal (83 points on a log without trends chose well); the spread of the paired
+differences can. The return choice is scored on the points that chose it, so it is
+favoured; 2 standard errors rather than the one-sided 1.64 pays for that."""
 MIN_GAIN = 0.01
 """``auto`` leaves the model only for a candidate at least 1% better (relative) on
 validation, so noise between near-equal scorers does not flip the published tables."""
@@ -246,30 +253,98 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
     model, the chosen source, and the record: the metric of every grid point
     (``grid_key``), every gap option, and on which points it was chosen.
 
-    ``min_gap_s`` > 0 chooses on *return points* only: targets that come at least that long
-    after the previous event, judged as the tables are (the window's items excluded, like
-    ``exclude_consumed``). A daily table serves users who come back, and on logs such as
-    ml-latest-small what predicts a return (what is popular now, reranked by the user's
-    taste) differs from what predicts the next click of a burst. With fewer than
-    ``MIN_RETURN_POINTS`` such points it falls back to every point, and says so.
+    ``min_gap_s`` > 0 may choose on *return points* only: targets that come at least that
+    long after the previous event, judged as the tables are (the window's items excluded,
+    like ``exclude_consumed``). A daily table serves users who come back, and on logs such
+    as ml-latest-small what predicts a return (what is popular now, reranked by the user's
+    taste) differs from what predicts the next click of a burst. But return points are few,
+    and the best of many candidates on few points is partly noise. So both choices are
+    made, and the return-point one is kept only if, on the return points, it beats the
+    every-point one by ``RETURN_GATE_Z`` paired standard errors (``record["gate"]``). Below
+    ``MIN_RETURN_POINTS`` return points the every-point choice is kept without a test.
     ``recent_options``: name -> P_recent over the vocabulary ("popularity" always included).
     Memory is one chunk of 512 points x the catalogue at a time.
     """
-    import torch
-
     batches = list(_points(batches, max_points))
     if not batches:
         raise ValueError("no validation points to choose the blend on; the valid split has no counted targets")
-    objective = "all"
-    if min_gap_s > 0:
-        returns = _return_points(batches, min_gap_s)
-        found = sum(len(r) for _, r, _ in returns)
-        if found >= MIN_RETURN_POINTS:
-            batches, objective = returns, "returns"
-        else:
-            log.warning("only %d validation points come %.1f h or more after the previous event (< %d): choosing "
-                        "the blend on every validation point instead", found, min_gap_s / 3600, MIN_RETURN_POINTS)
-    exclude = objective == "returns"
+    best, src, record = _choose_on(model, priors, batches, metric, recent_options, ks, False)
+    record["min_gap_s"] = min_gap_s
+    if min_gap_s <= 0:
+        return best, src, record
+    returns = _return_points(batches, min_gap_s)
+    found = sum(len(r) for _, r, _ in returns)
+    if found < MIN_RETURN_POINTS:
+        log.warning("only %d validation points come %.1f h or more after the previous event (< %d): choosing "
+                    "the blend on every validation point", found, min_gap_s / 3600, MIN_RETURN_POINTS)
+        record["gate"] = {"return_points": found, "kept": "all", "reason": f"fewer than {MIN_RETURN_POINTS}"}
+        return best, src, record
+    r_best, r_src, r_record = _choose_on(model, priors, returns, metric, recent_options, ks, True)
+    gate = return_gate(model, priors, returns, metric, (best, recent_options[src]),
+                       (r_best, recent_options[r_src]))
+    log.info("return-point gate (%s on %d return points): every-point choice %.4f, return-point choice %.4f, "
+             "paired z %.2f (>= %.1f keeps the return-point choice) -> %s", metric, found, gate["all"],
+             gate["returns"], gate["z"], RETURN_GATE_Z, gate["kept"])
+    if gate["kept"] == "returns":
+        r_record.update(min_gap_s=min_gap_s, gate=gate, every_point_choice={
+            "blend": best.to_dict(), "recent_prior": src})
+        return r_best, r_src, r_record
+    record["gate"] = {**gate, "return_point_choice": {"blend": r_best.to_dict(), "recent_prior": r_src}}
+    return best, src, record
+
+
+def point_values(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Each point's contribution to ``metric`` ("recall@K", "mrr@K" or "ndcg@K"), so that its
+    mean is the metric: what a paired comparison of two scorers differences."""
+    name, k = metric.split("@")
+    r = np.asarray(ranks, dtype=np.float64)
+    hit = r <= int(k)
+    if name == "recall":
+        return hit.astype(np.float64)
+    if name == "mrr":
+        return np.where(hit, 1.0 / r, 0.0)
+    if name == "ndcg":
+        return np.where(hit, 1.0 / np.log2(r + 1.0), 0.0)
+    raise ValueError(f"unknown metric {metric!r}; use recall@K, mrr@K or ndcg@K")
+
+
+def paired_z(a: np.ndarray, b: np.ndarray) -> float:
+    """z of mean(b - a) over its standard error (inf when b is never worse and sometimes
+    better, 0 when they never differ)."""
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    if len(d) < 2 or not np.any(d):
+        return 0.0
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return float(np.sign(d.mean()) * np.inf)
+    return float(d.mean() / (sd / np.sqrt(len(d))))
+
+
+def return_gate(model, priors: Priors, returns: list, metric: str, every: tuple, on_returns: tuple) -> dict:
+    """Score both choices (weights, recent prior) on the return points, window items
+    excluded, and keep the return-point one only at ``RETURN_GATE_Z`` paired standard errors."""
+    import torch
+
+    tb = torch.as_tensor(TIE_EPS * tie_break(priors.popularity))
+    pt = PriorTensors(priors, "cpu", torch.float64)
+    cands = [(w, torch.as_tensor(np.asarray(r, dtype=np.float64))) for w, r in (every, on_returns)]
+    ranks = [[], []]
+    for targets, gaps, excluded, p_model, p_trans, logp in _chunks(model, priors, returns, pt, True):
+        for i, (w, recent) in enumerate(cands):
+            ranks[i].append(_ranks(w, gaps, targets, excluded, p_model, p_trans, recent, tb, logp))
+    a, b = (point_values(np.concatenate(r), metric) for r in ranks)
+    z = paired_z(a, b)
+    return {"return_points": int(len(a)), "all": float(a.mean()), "returns": float(b.mean()), "z": z,
+            "threshold": RETURN_GATE_Z, "kept": "returns" if z >= RETURN_GATE_Z else "all"}
+
+
+def _choose_on(model, priors: Priors, batches: list, metric: str, recent_options: dict, ks,
+               exclude: bool) -> tuple[BlendWeights, str, dict]:
+    """The grid search of :func:`choose_weights` on ``batches`` (``exclude``: the window's
+    items excluded per point, as on return points)."""
+    import torch
+
+    objective = "returns" if exclude else "all"
     tb_np = TIE_EPS * tie_break(priors.popularity)
     tb = torch.as_tensor(tb_np)
     pt = PriorTensors(priors, "cpu", torch.float64)
@@ -332,7 +407,7 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
              "%s %.4f, best blend %s (%s %.4f); by gap half-life (days): %s", seen, objective, best_src, metric,
              src_scores[best_src], model_score, rule_key, table[rule_key], best.to_dict(), metric, best_score,
              {k: round(v, 4) for k, v in gap_table.items()})
-    return best, best_src, {"points": seen, "objective": objective, "min_gap_s": min_gap_s,
+    return best, best_src, {"points": seen, "objective": objective,
                             "recent_sources": src_scores, "grid": table, "gap_half_life_days": gap_table,
                             "on_these_points": {"model": model_score, "blend": best_score, "rule": table[rule_key]}}
 
@@ -357,9 +432,11 @@ def pick(valid: dict, metric: str, min_gain: float = MIN_GAIN) -> str:
     return "model"
 
 
-def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: dict) -> tuple[bytes, dict]:
+def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: dict) -> tuple[bytes, dict, tuple]:
     """Add ``baselines`` and ``selection`` to ``metrics``; return (priors.npz bytes, the
-    artifact's ``scorer`` record). ``cfg``: the TrainConfig (eval batch size, metric)."""
+    artifact's ``scorer`` record, the pairs it read: (train targets, every split's previous
+    items, every split's next items), which the cold-item fill reuses instead of reading
+    the windows again). ``cfg``: the TrainConfig (eval batch size, metric)."""
     from ..training.loaders import read_split, to_url
 
     import copy
@@ -394,7 +471,7 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
                   "rule": BlendWeights(0.0, 1.0, 0.0).to_dict(), "recent_prior": "popularity",
                   "priors": "priors.npz", "valid": {}, "reason": "no validation split"}
         metrics["selection"] = dict(scorer)
-        return fit_priors(n, src, dst).to_bytes(), scorer
+        return fit_priors(n, src, dst).to_bytes(), scorer, (dst, *every_split_pairs(root, src, dst, split))
     model_valid, trans_valid = (metrics.get("valid") or {}).get(metric), baselines["valid"]["transitions"][metric]
     if model_valid is not None and model_valid <= trans_valid:
         log.warning("the model does not beat the item-transition baseline on validation: %s %.4f <= %.4f; "
@@ -439,24 +516,31 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
                  scored["valid"]["rule"][metric], choice)
 
     # The shipped priors: every split's pairs, decayed popularity as of the last event.
-    all_src, all_dst = [src], [dst]
-    for s in ("valid", "test"):
-        if (root / s).exists():
-            try:
-                a, b = training_pairs(split(s))
-                all_src.append(a)
-                all_dst.append(b)
-            except ValueError:
-                pass
+    all_src, all_dst = every_split_pairs(root, src, dst, split)
     decay = _priors_inputs(root, n, DECAY_PREFIX)
     recent_counts = decay.get(recent_src[len("decay_"):]) if recent_src.startswith("decay_") else None
-    shipped = fit_priors(n, np.concatenate(all_src), np.concatenate(all_dst), recent_counts, recent_src)
+    shipped = fit_priors(n, all_src, all_dst, recent_counts, recent_src)
     scorer = {"choice": choice, "metric": metric, "min_gain": MIN_GAIN,
               "blend": weights.to_dict(), "rule": rule.to_dict(), "recent_prior": recent_src,
               "priors": "priors.npz", "valid": {k: v[metric] for k, v in scored["valid"].items()},
               "objective": record["objective"]}
     metrics["selection"] = {**scorer, "scorers": scored, "grid": record}
-    return shipped.to_bytes(), scorer
+    return shipped.to_bytes(), scorer, (dst, all_src, all_dst)
+
+
+def every_split_pairs(root: Path, src: np.ndarray, dst: np.ndarray, split) -> tuple[np.ndarray, np.ndarray]:
+    """The train pairs (``src``, ``dst``) followed by the valid and test splits' (a split
+    that is missing or has no counted target adds nothing)."""
+    all_src, all_dst = [src], [dst]
+    for s in ("valid", "test"):
+        if (root / s).exists():
+            try:
+                a, b = training_pairs(split(s))
+            except ValueError:
+                continue
+            all_src.append(a)
+            all_dst.append(b)
+    return np.concatenate(all_src), np.concatenate(all_dst)
 
 
 def _with_recent(p: Priors, recent: np.ndarray, source: str) -> Priors:

@@ -20,8 +20,10 @@ last days hold had its model-only tables flooded: HR@20 0.097 -> 0.022). Items w
 trained neighbour keep their weights. This runs after the blend was chosen on validation, on
 rank 0 only, so no validation target shapes the weights that selection scored.
 
-Opt-in (``TrainConfig.cold_items``); its figures through the jobs are in
-docs/benchmarks.md (sixth session).
+On by default (``TrainConfig.cold_items``); its figures through the jobs are in
+docs/benchmarks.md (sixth and seventh sessions). The model's figures in ``metrics.json``
+are those of the trained weights: the fill reads the valid and test days' pairs, so
+scoring the test split after it would leak.
 
 Needs numpy and torch only (never pyspark).
 """
@@ -98,29 +100,13 @@ def fill_cold_items(model, train_targets: np.ndarray, src: np.ndarray, dst: np.n
     return int(len(items))
 
 
-def fill_from_splits(model, root, batch_size: int) -> dict:
-    """Read the train split's targets and every split's (previous, next) pairs under the
-    stage-1 sequences ``root`` (a local directory), fill the cold items, and say what was
-    done (``metrics["cold_items"]``)."""
-    from pathlib import Path
-
-    from ..evaluation.baselines import training_pairs
-    from .loaders import read_split, to_url
-
-    root = Path(root)
-    src, dst = training_pairs(read_split(to_url(str(root / "train")), batch_size))
-    all_src, all_dst = [src], [dst]
-    for name in ("valid", "test"):
-        if (root / name).exists():
-            try:
-                a, b = training_pairs(read_split(to_url(str(root / name)), batch_size))
-            except ValueError:  # a split without counted targets
-                continue
-            all_src.append(a)
-            all_dst.append(b)
-    filled = fill_cold_items(model, dst, np.concatenate(all_src), np.concatenate(all_dst))
-    seen = np.unique(np.concatenate(all_dst + all_src))
-    cold_total = int(len(np.setdiff1d(seen[seen > UNKNOWN_INDEX], np.unique(dst))))
+def fill_and_report(model, train_targets: np.ndarray, src: np.ndarray, dst: np.ndarray) -> dict:
+    """Fill the cold items from every split's (previous, next) pairs ``src``/``dst`` (the
+    ones the selection already read) and say what was done (``metrics["cold_items"]``)."""
+    filled = fill_cold_items(model, train_targets, src, dst)
+    seen = np.unique(np.concatenate([np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)]))
+    seen = seen[(seen > UNKNOWN_INDEX) & (seen < model.config.num_items)]
+    cold_total = int(len(np.setdiff1d(seen, np.unique(np.asarray(train_targets, dtype=np.int64)))))
     log.info("cold items: %d items appear only after the train split; %d got their trained neighbours' mean "
              "embedding and bias (cold_items='neighbours')", cold_total, filled)
     return {"policy": "neighbours", "cold": cold_total, "filled": filled}

@@ -127,16 +127,20 @@ class TrainConfig:
     come at least this many hours after the user's previous event, judged with the window's
     items excluded as the tables exclude consumed items: the users a daily table serves
     (evaluation/selection.py). 0 = on every validation target (session logs without users).
-    With fewer than ``selection.MIN_RETURN_POINTS`` (100) such targets it chooses on every
-    target instead, and logs a warning."""
-    cold_items: Literal["neighbours", "off"] = "off"
+    It also chooses on every target, and keeps the return-point choice only where it beats
+    that one on the return points by ``selection.RETURN_GATE_Z`` (2) paired standard errors
+    (fewer than ``selection.MIN_RETURN_POINTS``, 30, such targets: no test, every target);
+    ``metrics.json`` ``selection.grid.gate`` records the test."""
+    cold_items: Literal["neighbours", "off"] = "neighbours"
     """``neighbours``: items that only the validation or test days hold (never a training
     target) get the count-weighted mean embedding of the trained items next to them in the
     log and their mean bias shifted by relative rarity (training/cold_items.py), after
-    selection and before the artifact is written. Off by default for now: through the jobs
-    it raised or kept every next-day HR@20 measured (docs/benchmarks.md, sixth session), but
-    ``metrics.json``'s figures then score weights the artifact no longer holds, and the
-    whole suite has not run with it on."""
+    selection and before the artifact is written. Through the jobs it raised or kept every
+    next-day HR@20 measured (docs/benchmarks.md, sixth session). ``metrics.json``'s model
+    figures score the trained weights, before the fill: the fill uses the valid and test
+    days' pairs, so scoring test after it would leak test targets into the test figure
+    (``metrics["cold_items"]`` says how many items were filled). ``off``: the artifact
+    holds exactly the scored weights."""
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")

@@ -383,13 +383,12 @@ def _train(cfg, comm) -> dict:
     # Baselines on valid/test, and what scoring's 'auto' publishes (evaluation/selection.py).
     from ..evaluation.selection import baselines_and_selection
 
-    priors, scorer = baselines_and_selection(model, root, cfg, info, metrics)
+    priors, scorer, pairs = baselines_and_selection(model, root, cfg, info, metrics)
     metrics["cold_items"] = {"policy": "off"}
     if cfg.cold_items == "neighbours":  # after selection: no validation target shapes the scored weights
-        from ..layout import fs
-        from .cold_items import fill_from_splits
+        from .cold_items import fill_and_report
 
-        metrics["cold_items"] = fill_from_splits(model, fs.local_path(str(root)) or root, cfg.eval_batch_size)
+        metrics["cold_items"] = fill_and_report(model, *pairs)
     path = write_artifact(cfg.artifact_root, version, model, metrics=metrics, info=info, dataset=cfg.dataset,
                           train_config=to_dict(cfg), env=environment(comm.name, world),
                           history=state["history"], plot_metric=metric,

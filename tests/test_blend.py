@@ -310,16 +310,18 @@ def test_selection_on_return_points_picks_the_product_when_returning_users_take_
     """What is popular now (8..11, the target never the most popular) reranked by the user's
     taste: the product gets every return right; no mixture can, because the model's mass
     sits on the unpopular favourite. On every point (most of them continuing clicks) the
-    choice is different, and the gate keeps the return-point choice: it wins on every
-    return point. Below MIN_RETURN_POINTS there is no test."""
-    from interest_tracker.evaluation.selection import MIN_RETURN_POINTS, RETURN_GATE_Z, choose_weights
+    choice is different, and the gate keeps the return-point choice: 40 points are under
+    ENOUGH_RETURN_POINTS, but it wins on every one of them. Below MIN_RETURN_POINTS there
+    is no test."""
+    from interest_tracker.evaluation.selection import (ENOUGH_RETURN_POINTS, MIN_RETURN_POINTS, RETURN_GATE_Z,
+                                                       choose_weights)
 
     recent = np.zeros(16)
     recent[[8, 9, 10, 11]] = [0.20, 0.26, 0.27, 0.27]
     recent[2:8] = 1e-6
     priors = fit_priors(16, np.array([2]), np.array([3]), recent, "decay_30d")
     options = {"decay_30d": priors.recent}
-    assert (MIN_RETURN_POINTS, RETURN_GATE_Z) == (30, 2.0)
+    assert (MIN_RETURN_POINTS, ENOUGH_RETURN_POINTS, RETURN_GATE_Z) == (30, 100, 2.0)
     best, src, rec = choose_weights(_TasteModel(), priors, [_taste_batch(40, 400)], "mrr@20", options,
                                     min_gap_s=24 * 3600.0)
     assert rec["objective"] == "returns" and rec["points"] == 40 and src == "decay_30d"
@@ -328,7 +330,8 @@ def test_selection_on_return_points_picks_the_product_when_returning_users_take_
     assert rec["on_these_points"]["model"] == pytest.approx(0.5)  # the favourite first, the target second
     gate = rec["gate"]
     assert gate["kept"] == "returns" and gate["returns"] == pytest.approx(1.0) and gate["all"] < 0.7
-    assert gate["z"] > RETURN_GATE_Z and not BlendWeights.from_dict(rec["every_point_choice"]["blend"]) == best
+    assert gate["z"] > RETURN_GATE_Z and gate["reason"] == "paired z vs 2.0"
+    assert BlendWeights.from_dict(rec["every_point_choice"]["blend"]) != best
     everyone = choose_weights(_TasteModel(), priors, [_taste_batch(40, 400)], "mrr@20", options)[2]
     assert everyone["objective"] == "all" and everyone["points"] == 440 and "gate" not in everyone
     few = choose_weights(_TasteModel(), priors, [_taste_batch(MIN_RETURN_POINTS - 1, 400)], "mrr@20", options,
@@ -352,7 +355,8 @@ def test_the_gate_keeps_the_every_point_choice_when_the_return_point_gain_is_wit
     """Returning users split 3:2 between the popular item and their favourite: the best blend on
     the return points gains 0.1 of MRR@20 over the every-point choice, but point by point it
     wins on some and loses on others. On 50 return points that is 1.4 standard errors (kept:
-    every point); on ten times the points the same gain is 4.6 (kept: the return points)."""
+    every point); on 500 points, past ENOUGH_RETURN_POINTS, the return-point choice is kept
+    (the same gain is 4.6 standard errors there)."""
     from interest_tracker.evaluation.selection import RETURN_GATE_Z, choose_weights, paired_z, point_values
 
     recent = np.zeros(16)
@@ -369,7 +373,13 @@ def test_the_gate_keeps_the_every_point_choice_when_the_return_point_gain_is_wit
                            min_gap_s=24 * 3600.0)[2]
     g = large["gate"]
     assert large["objective"] == "returns" and g["kept"] == "returns" and g["return_points"] == 500
-    assert g["returns"] - g["all"] == pytest.approx(0.1) and g["z"] > 4.0
+    assert g["returns"] - g["all"] == pytest.approx(0.1) and g["z"] > 4.0 and g["reason"] == ">= 100 return points"
+    # past ENOUGH_RETURN_POINTS the return points decide even where the gain is within noise
+    even = choose_weights(_TasteModel(), priors, [_mixed_returns_batch(60, 54, 400)], "mrr@20", options,
+                          min_gap_s=24 * 3600.0)[2]
+    g = even["gate"]
+    assert even["objective"] == "returns" and g["return_points"] == 114 and 0 < g["z"] < 1.0
+    assert g["returns"] > g["all"] and g["reason"] == ">= 100 return points"
     # the per-point values and the paired z, by hand
     assert point_values(np.array([1, 2, 21, 20]), "mrr@20") == pytest.approx([1, 0.5, 0, 0.05])
     assert point_values(np.array([1, 2, 21]), "recall@20") == pytest.approx([1, 1, 0])

@@ -127,10 +127,11 @@ class TrainConfig:
     come at least this many hours after the user's previous event, judged with the window's
     items excluded as the tables exclude consumed items: the users a daily table serves
     (evaluation/selection.py). 0 = on every validation target (session logs without users).
-    It also chooses on every target, and keeps the return-point choice only where it beats
-    that one on the return points by ``selection.RETURN_GATE_Z`` (2) paired standard errors
-    (fewer than ``selection.MIN_RETURN_POINTS``, 30, such targets: no test, every target);
-    ``metrics.json`` ``selection.grid.gate`` records the test."""
+    It also chooses on every target, and keeps the return-point choice from
+    ``selection.ENOUGH_RETURN_POINTS`` (100) such targets on; from ``MIN_RETURN_POINTS`` (30)
+    to that, only where it beats the every-target choice on the return points by
+    ``RETURN_GATE_Z`` (2) paired standard errors; below 30, never. ``metrics.json``
+    ``selection.grid.gate`` records the test."""
     cold_items: Literal["neighbours", "off"] = "neighbours"
     """``neighbours``: items that only the validation or test days hold (never a training
     target) get the count-weighted mean embedding of the trained items next to them in the

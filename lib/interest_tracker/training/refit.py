@@ -26,11 +26,9 @@ import math
 log = logging.getLogger(__name__)
 
 
-def refit_recent(model, cfg, dataset, sampler, device, optimizer_state: dict | None = None) -> dict:
+def refit_recent(model, cfg, dataset, sampler, device) -> dict:
     """Train ``model`` in place for ``cfg.refit_recent_epochs`` passes over the valid and
-    test windows of ``dataset`` (a ``SequencesDataset``); return the record for metrics.json.
-    ``optimizer_state``: the training optimizer's state, so the refit continues training as
-    one more epoch would (a fresh Adam's first steps are full-size moves of every weight)."""
+    test windows of ``dataset`` (a ``SequencesDataset``); return the record for metrics.json."""
     import torch
 
     from .loaders import TRAIN_FIELDS, count_rows, make_loader
@@ -53,8 +51,6 @@ def refit_recent(model, cfg, dataset, sampler, device, optimizer_state: dict | N
     work = copy.deepcopy(model).to(device)
     objective = _objective(work, cfg, sampler)
     optimizer = _optimizer(cfg, objective.parameters())
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
     for g in optimizer.param_groups:
         g["lr"] = cfg.learning_rate
     objective.train()

@@ -175,41 +175,6 @@ def test_cold_items_get_their_neighbours_weights_in_the_artifact(training_datase
     assert torch.equal(after["item_embedding.weight"][keep], before["item_embedding.weight"][keep])
 
 
-def test_recent_refit_trains_the_artifact_on_the_valid_and_test_windows(training_dataset, tmp_path):
-    """refit_recent_epochs=1: the same training and selection, then one pass over the valid
-    and test windows (as many steps as they hold batches); the artifact learned them: its
-    validation loss is lower than the trained weights' and metrics.json keeps the figures
-    of the trained weights."""
-    from interest_tracker.training.loaders import count_rows
-
-    kw = dict(epochs=2, steps_per_epoch=10, evaluate_test=False, loader="pyarrow", cold_items="off")
-    ref = train(to_dict(_cfg(training_dataset, tmp_path / "off", **kw)))
-    on = train(to_dict(_cfg(training_dataset, tmp_path / "on", refit_recent_epochs=1, **kw)))
-    assert on["param_digest"] == ref["param_digest"]  # the same training
-    assert on["metrics"]["valid"] == ref["metrics"]["valid"] and on["metrics"]["selection"] == ref["metrics"]["selection"]
-    rec = on["metrics"]["refit_recent"]
-    steps = sum(-(-count_rows(str(training_dataset / s)) // 16) for s in ("valid", "test"))
-    assert rec["epochs"] == 1 and rec["splits"] == ["valid", "test"] and rec["steps"] == steps
-    assert "refit_recent" not in ref["metrics"]
-
-    def valid_loss(artifact: str) -> float:
-        model = load_model(Path(artifact)).eval()
-        cfg = _cfg(training_dataset, tmp_path / "x", **kw)
-        from interest_tracker.training.loop import _objective, _to_tensors
-
-        objective = _objective(model, cfg, None)
-        total, n = 0.0, 0
-        with torch.no_grad():
-            for batch in read_split(str(training_dataset / "valid"), 64):
-                *tensors, lengths = _to_tensors(batch)
-                total += float(objective(*tensors, lengths))
-                n += 1
-        return total / n
-
-    before, after = valid_loss(ref["artifact"]), valid_loss(on["artifact"])
-    assert after < 0.95 * before
-
-
 def test_mixed_precision_trains(training_dataset, tmp_path):
     precision = "fp16" if DEVICE == "cuda" else "bf16"
     out = train(to_dict(_cfg(training_dataset, tmp_path / "mp", epochs=3, precision=precision,

@@ -143,11 +143,6 @@ class TrainConfig:
     (``metrics["cold_items"]`` says how many items were filled). ``off``: the artifact
     holds exactly the scored weights."""
 
-    refit_recent_epochs: int = 0
-    """After the selection, train this many passes over the valid and test windows (the
-    newest days, which the artifact serves after) before writing the artifact
-    (training/refit.py). 0 = off: the artifact holds the weights trained on the train split."""
-
     def __post_init__(self) -> None:
         require(bool(self.dataset), "'dataset' must name the stage-1 sequences directory; set it in conf/train_*.json")
         require(bool(self.artifact_root), "'artifact_root' must be set; set it in conf/train_*.json")
@@ -174,7 +169,6 @@ class TrainConfig:
                 f"got {self.recent_prior!r}")
         require(self.selection_min_gap_hours >= 0,
                 f"'selection_min_gap_hours' must be >= 0 (0 = every validation target), got {self.selection_min_gap_hours}")
-        require(self.refit_recent_epochs >= 0, f"'refit_recent_epochs' must be >= 0, got {self.refit_recent_epochs}")
         require(self.cold_items in ("neighbours", "off"),
                 f"'cold_items' must be 'neighbours' or 'off', got {self.cold_items!r}")
         require(self.torch_threads >= 1 and self.reader_workers >= 1, "'torch_threads'/'reader_workers' must be >= 1")

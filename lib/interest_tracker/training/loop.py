@@ -384,11 +384,6 @@ def _train(cfg, comm) -> dict:
     from ..evaluation.selection import baselines_and_selection
 
     priors, scorer, pairs = baselines_and_selection(model, root, cfg, info, metrics)
-    if cfg.refit_recent_epochs > 0:  # after selection, which needed the valid split unseen
-        from .refit import refit_recent
-
-        metrics["refit_recent"] = refit_recent(model, cfg, dataset, sampler, device)
-        pairs = (pairs[2], pairs[1], pairs[2])  # every valid and test target is now trained too
     metrics["cold_items"] = {"policy": "off"}
     if cfg.cold_items == "neighbours":  # after selection: no validation target shapes the scored weights
         from .cold_items import fill_and_report

@@ -264,23 +264,28 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
     like ``exclude_consumed``). A daily table serves users who come back, and on logs such
     as ml-latest-small what predicts a return (what is popular now, reranked by the user's
     taste) differs from what predicts the next click of a burst. But return points can be
-    few, and the best of many candidates on few points is partly noise. So both choices
-    are made (``record["gate"]``): from ``ENOUGH_RETURN_POINTS`` return points on the
-    return-point one is kept; between ``MIN_RETURN_POINTS`` and that, only if on the return
-    points it beats the every-point one by ``RETURN_GATE_Z`` paired standard errors; below
-    ``MIN_RETURN_POINTS``, never.
+    few, and the best of many candidates on few points is partly noise (``record["gate"]``):
+    from ``ENOUGH_RETURN_POINTS`` return points on, they decide; between
+    ``MIN_RETURN_POINTS`` and that, both choices are made and the return-point one is kept
+    only if on the return points it beats the every-point one by ``RETURN_GATE_Z`` paired
+    standard errors; below ``MIN_RETURN_POINTS``, every point decides.
     ``recent_options``: name -> P_recent over the vocabulary ("popularity" always included).
     Memory is one chunk of 512 points x the catalogue at a time.
     """
     batches = list(_points(batches, max_points))
     if not batches:
         raise ValueError("no validation points to choose the blend on; the valid split has no counted targets")
+    returns = _return_points(batches, min_gap_s) if min_gap_s > 0 else []
+    found = sum(len(r) for _, r, _ in returns)
+    if found >= ENOUGH_RETURN_POINTS:  # the return points decide; no every-point choice needed
+        best, src, record = _choose_on(model, priors, returns, metric, recent_options, ks, True)
+        record.update(min_gap_s=min_gap_s, gate={"return_points": found, "kept": "returns",
+                                                 "reason": f">= {ENOUGH_RETURN_POINTS} return points"})
+        return best, src, record
     best, src, record = _choose_on(model, priors, batches, metric, recent_options, ks, False)
     record["min_gap_s"] = min_gap_s
     if min_gap_s <= 0:
         return best, src, record
-    returns = _return_points(batches, min_gap_s)
-    found = sum(len(r) for _, r, _ in returns)
     if found < MIN_RETURN_POINTS:
         log.warning("only %d validation points come %.1f h or more after the previous event (< %d): choosing "
                     "the blend on every validation point", found, min_gap_s / 3600, MIN_RETURN_POINTS)
@@ -289,9 +294,9 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
     r_best, r_src, r_record = _choose_on(model, priors, returns, metric, recent_options, ks, True)
     gate = return_gate(model, priors, returns, metric, (best, recent_options[src]),
                        (r_best, recent_options[r_src]))
-    log.info("return-point gate (%s on %d return points): every-point choice %.4f, return-point choice %.4f, "
-             "paired z %.2f (>= %d points or z >= %.1f keeps the return-point choice) -> %s", metric, found,
-             gate["all"], gate["returns"], gate["z"], ENOUGH_RETURN_POINTS, RETURN_GATE_Z, gate["kept"])
+    log.info("return-point gate (%s on %d return points, under %d): every-point choice %.4f, return-point "
+             "choice %.4f, paired z %.2f (>= %.1f keeps the return-point choice) -> %s", metric, found,
+             ENOUGH_RETURN_POINTS, gate["all"], gate["returns"], gate["z"], RETURN_GATE_Z, gate["kept"])
     if gate["kept"] == "returns":
         r_record.update(min_gap_s=min_gap_s, gate=gate, every_point_choice={
             "blend": best.to_dict(), "recent_prior": src})
@@ -329,8 +334,7 @@ def paired_z(a: np.ndarray, b: np.ndarray) -> float:
 
 def return_gate(model, priors: Priors, returns: list, metric: str, every: tuple, on_returns: tuple) -> dict:
     """Score both choices (weights, recent prior) on the return points, window items
-    excluded; keep the return-point one from ``ENOUGH_RETURN_POINTS`` points on, or below
-    that at ``RETURN_GATE_Z`` paired standard errors."""
+    excluded; keep the return-point one at ``RETURN_GATE_Z`` paired standard errors."""
     import torch
 
     tb = torch.as_tensor(TIE_EPS * tie_break(priors.popularity))
@@ -342,11 +346,9 @@ def return_gate(model, priors: Priors, returns: list, metric: str, every: tuple,
             ranks[i].append(_ranks(w, gaps, targets, excluded, p_model, p_trans, recent, tb, logp))
     a, b = (point_values(np.concatenate(r), metric) for r in ranks)
     z = paired_z(a, b)
-    enough = len(a) >= ENOUGH_RETURN_POINTS
     return {"return_points": int(len(a)), "all": float(a.mean()), "returns": float(b.mean()), "z": z,
-            "threshold": RETURN_GATE_Z, "enough_points": ENOUGH_RETURN_POINTS,
-            "kept": "returns" if enough or z >= RETURN_GATE_Z else "all",
-            "reason": f">= {ENOUGH_RETURN_POINTS} return points" if enough else f"paired z vs {RETURN_GATE_Z}"}
+            "threshold": RETURN_GATE_Z, "kept": "returns" if z >= RETURN_GATE_Z else "all",
+            "reason": f"paired z vs {RETURN_GATE_Z}"}
 
 
 def _choose_on(model, priors: Priors, batches: list, metric: str, recent_options: dict, ks,

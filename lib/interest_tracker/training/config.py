@@ -127,11 +127,10 @@ class TrainConfig:
     come at least this many hours after the user's previous event, judged with the window's
     items excluded as the tables exclude consumed items: the users a daily table serves
     (evaluation/selection.py). 0 = on every validation target (session logs without users).
-    It also chooses on every target, and keeps the return-point choice from
-    ``selection.ENOUGH_RETURN_POINTS`` (100) such targets on; from ``MIN_RETURN_POINTS`` (30)
-    to that, only where it beats the every-target choice on the return points by
-    ``RETURN_GATE_Z`` (2) paired standard errors; below 30, never. ``metrics.json``
-    ``selection.grid.gate`` records the test."""
+    From ``selection.ENOUGH_RETURN_POINTS`` (100) such targets on, they decide; from
+    ``MIN_RETURN_POINTS`` (30) to that, their choice is kept only where it beats the choice
+    made on every target by ``RETURN_GATE_Z`` (2) paired standard errors on them; below 30,
+    every target decides. ``metrics.json`` ``selection.grid.gate`` records which case applied."""
     cold_items: Literal["neighbours", "off"] = "neighbours"
     """``neighbours``: items that only the validation or test days hold (never a training
     target) get the count-weighted mean embedding of the trained items next to them in the

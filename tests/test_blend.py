@@ -357,7 +357,8 @@ def test_the_gate_keeps_the_every_point_choice_when_the_return_point_gain_is_wit
     wins on some and loses on others. On 50 return points that is 1.4 standard errors (kept:
     every point); on 500 points, past ENOUGH_RETURN_POINTS, the return points decide without
     a test."""
-    from interest_tracker.evaluation.selection import RETURN_GATE_Z, choose_weights, paired_z, point_values
+    from interest_tracker.evaluation.metrics import point_values
+    from interest_tracker.evaluation.selection import RETURN_GATE_Z, choose_weights, paired_z
 
     recent = np.zeros(16)
     recent[[8, 9, 10, 11]] = [0.20, 0.26, 0.27, 0.27]

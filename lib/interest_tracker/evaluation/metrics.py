@@ -66,12 +66,11 @@ class RankingMetrics:
     def add(self, ranks: Iterable[int]) -> None:
         r = np.asarray(list(ranks) if not isinstance(ranks, np.ndarray) else ranks, dtype=np.int64)
         self.points += int(r.size)
-        rf = r.astype(np.float64)
         for k in self.ks:
             hit = r <= k
             self._hits[k] = self._hits.get(k, 0.0) + float(hit.sum())
-            self._rr[k] = self._rr.get(k, 0.0) + float((1.0 / rf[hit]).sum())
-            self._dcg[k] = self._dcg.get(k, 0.0) + float((1.0 / np.log2(rf[hit] + 1.0)).sum())
+            self._rr[k] = self._rr.get(k, 0.0) + float(point_values(r, f"mrr@{k}")[hit].sum())
+            self._dcg[k] = self._dcg.get(k, 0.0) + float(point_values(r, f"ndcg@{k}")[hit].sum())
 
     def merge(self, other: "RankingMetrics") -> None:
         self.points += other.points
@@ -90,6 +89,22 @@ class RankingMetrics:
             out[f"mrr@{k}"] = self._rr.get(k, 0.0) / self.points
             out[f"ndcg@{k}"] = self._dcg.get(k, 0.0) / self.points
         return out
+
+
+def point_values(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Each point's contribution to ``metric`` ("recall@K", "mrr@K" or "ndcg@K"), so that its
+    mean is the metric: what ``RankingMetrics`` sums, and what a paired comparison of two
+    scorers differences (evaluation/selection.py)."""
+    name, k = metric.split("@")
+    r = np.asarray(ranks, dtype=np.float64)
+    hit = r <= int(k)
+    if name == "recall":
+        return hit.astype(np.float64)
+    if name == "mrr":
+        return np.where(hit, 1.0 / r, 0.0)
+    if name == "ndcg":
+        return np.where(hit, 1.0 / np.log2(r + 1.0), 0.0)
+    raise ValueError(f"unknown metric {metric!r}; use recall@K, mrr@K or ndcg@K")
 
 
 def metrics_from_ranks(ranks, ks: tuple[int, ...] = DEFAULT_KS) -> dict:

@@ -34,7 +34,7 @@ from ..scoring.blend import (MODEL_ONLY, PRODUCT_FLOOR, BlendTerms, BlendWeights
                              blend_block, fit_priors, normalised, tie_break)
 from .baselines import PopularityBaseline, TransitionBaseline, training_pairs
 from .harness import encode_windows, evaluate, prediction_points
-from .metrics import DEFAULT_KS, MISS, RankingMetrics, ranks_of_targets
+from .metrics import DEFAULT_KS, MISS, RankingMetrics, point_values, ranks_of_targets
 
 log = logging.getLogger(__name__)
 
@@ -303,21 +303,6 @@ def choose_weights(model, priors: Priors, batches: Iterable[dict], metric: str, 
         return r_best, r_src, r_record
     record["gate"] = {**gate, "return_point_choice": {"blend": r_best.to_dict(), "recent_prior": r_src}}
     return best, src, record
-
-
-def point_values(ranks: np.ndarray, metric: str) -> np.ndarray:
-    """Each point's contribution to ``metric`` ("recall@K", "mrr@K" or "ndcg@K"), so that its
-    mean is the metric: what a paired comparison of two scorers differences."""
-    name, k = metric.split("@")
-    r = np.asarray(ranks, dtype=np.float64)
-    hit = r <= int(k)
-    if name == "recall":
-        return hit.astype(np.float64)
-    if name == "mrr":
-        return np.where(hit, 1.0 / r, 0.0)
-    if name == "ndcg":
-        return np.where(hit, 1.0 / np.log2(r + 1.0), 0.0)
-    raise ValueError(f"unknown metric {metric!r}; use recall@K, mrr@K or ndcg@K")
 
 
 def paired_z(a: np.ndarray, b: np.ndarray) -> float:

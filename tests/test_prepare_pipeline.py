@@ -186,3 +186,26 @@ def test_min_support_rows_go_to_rejected_and_reconcile(spark, tmp_path):
     by_reason = {r[0]: r[1] for r in rejected.groupBy("reject_reason").count().collect()}
     assert by_reason == c["rejected"]
     assert rep["reconciled"] is True
+
+
+def test_a_clean_log_gets_an_empty_rejected_table_with_its_contract(spark, tmp_path):
+    """No row fails validation: the rejected table is written empty (without a second pass over
+    the input), still with its contract's columns, and DuckDB reads it; the counts reconcile."""
+    import duckdb
+
+    from interest_tracker.contracts import load_contract, schema_matches
+
+    data = generate(spark, _synthetic(num_users=8, seed=3, injection=InjectionConfig()))
+    counts = write_raw(data, str(tmp_path / "raw"), "parquet")
+    cfg = PrepareConfig(input=InputConfig(path=str(tmp_path / "raw"), format="parquet"),
+                        output_root=str(tmp_path / "out"), write_sequences=False)
+    rep = run_prepare(spark, cfg, RUN_DATE)
+    c = rep["counts"]
+    assert c["rejected"] == {} and c["duplicates"] == {} and rep["reconciled"] is True
+    assert c["clean"] == c["input_rows"] == counts["ordinary_events"] > 0
+    rejected = spark.read.parquet(str(tmp_path / "out" / "rejected"))
+    contract = load_contract("rejected_events")
+    assert schema_matches(rejected.select(*contract.columns).schema, contract) == []
+    assert rejected.count() == 0
+    files = str(tmp_path / "out" / "rejected" / "run_date=*" / "*.parquet")
+    assert duckdb.sql(f"select count(*) from read_parquet('{files}')").fetchone()[0] == 0

@@ -91,3 +91,32 @@ def test_cutoffs_default_to_the_last_days(spark):
     ev = clean_events_df(spark, [("u", "a", T0), ("u", "b", T0 + 5 * 86400)])
     v, t = sequences.resolve_cutoffs(ev, SequenceConfig(valid_days=1, test_days=2))
     assert t == T0_DT + dt.timedelta(days=3) and v == T0_DT + dt.timedelta(days=2)
+
+
+@pytest.mark.parametrize("split_by", ["event", "session"])
+def test_one_pass_over_every_split_gives_each_splits_rows(spark, split_by):
+    """The production pass (build_split_windows, all splits at once, different strides) writes, per
+    split, exactly the rows of that split built alone: users with events in one split only, users
+    spanning all three, a session straddling a cutoff, and a user whose history ends in train."""
+    m = 40  # one time unit: 40 minutes, above the 30-minute session gap
+    rows = []
+    for u in range(4):
+        rows += [(f"all{u}", f"i{(u + k) % 9}", T0 + 60 * m * k) for k in range(13)]  # train, valid and test
+    rows += [("train_only", f"i{k}", T0 + 60 * m * k) for k in range(7)]
+    rows += [("test_only", f"i{k}", T0 + 700 * m + 10 * k) for k in range(6)]
+    rows += [("late", f"i{k}", T0 + 350 * m + 30 * m * k) for k in range(9)]  # starts in valid
+    rows += [("straddle", f"i{k}", T0 + 630 * m - 300 + 200 * k) for k in range(3)]  # one session across test_start
+    valid_start, test_start = T0_DT + dt.timedelta(seconds=330 * m), T0_DT + dt.timedelta(seconds=630 * m)
+    sf, _ = _split_features(spark, rows, valid_start, test_start, split_by)
+    strides = {"train": 5, "valid": 2, "test": 3}
+    together = sequences.build_split_windows(sf, strides, 5).collect()
+    by_split = {}
+    for r in together:
+        by_split.setdefault(r.split, []).append(r.asDict())
+    assert set(by_split) == {"train", "valid", "test"}
+    for split, stride in strides.items():
+        alone = [r.asDict() for r in sequences.build_windows(sf, split, 5, stride).collect()]
+        got = sorted((dict(d, split=None) for d in by_split[split]), key=lambda d: d["window_id"])
+        want = sorted((dict(d, split=None) for d in alone), key=lambda d: d["window_id"])
+        assert got == want, split
+        assert sum(d["num_targets"] for d in want) > 0

@@ -66,18 +66,20 @@ class Contract:
             [T.StructField(f["name"], parse_type(f["type"]), bool(f.get("nullable", True))) for f in self.fields]
         )
 
-    def conform(self, df):
-        """Select and cast ``df``'s columns to this contract, in contract order.
+    def conform(self, df, keep: tuple = ()):
+        """Select and cast ``df``'s columns to this contract, in contract order (then the ``keep``
+        columns, e.g. a column the writer partitions by and does not store).
 
         Fails loudly when a column is missing: a silent null column would break
         every consumer downstream.
         """
         from pyspark.sql import functions as F
 
-        missing = [c for c in self.columns if c not in df.columns]
+        missing = [c for c in (*self.columns, *keep) if c not in df.columns]
         if missing:
             raise ValueError(f"{self.name}: missing columns {missing}; the contract is schemas/{self.name}.json")
-        return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in self.spark_schema().fields])
+        return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in self.spark_schema().fields]
+                         + [F.col(c) for c in keep])
 
 
 @lru_cache(maxsize=None)

@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 Layout = Stage1Layout  # stage-1 paths live in the layout package
 
 
+# The cached clean events: the clean_events contract without event_id (and run_date, the
+# partition), plus event_us, the canonical order's key (prepare/ordering.py), kept so that the
+# sessions and the sequence features reuse the events' partitioning and order.
+EVENT_CACHE_COLUMNS = ("user_id", "item_id", "event_type", "event_weight", "event_time", "session_id",
+                       "input_session_id", "attributes", "event_us")
+
+
 def latest_vocabulary(spark: SparkSession, layout: Stage1Layout) -> tuple[DataFrame | None, int]:
     """(latest vocabulary, its version) or (None, 0) on the first run."""
     version = layout.latest_vocabulary_version(spark)
@@ -97,7 +104,7 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     cached_input = validated
     # Input rows are counted by the first pass over the input itself (no extra action).
     seen = Observation("input")
-    validated = validated.observe(seen, F.count(F.lit(1)).alias("rows"))
+    validated = validated.observe(seen, F.count(F.lit(1)).alias("rows"), F.count("reject_reason").alias("rejected"))
 
     valid = validated.where(F.col("reject_reason").isNull()).select(
         "user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
@@ -117,13 +124,21 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     quarantined = kept.where(F.col("quarantine_reason").isNotNull())
     supported = (kept.where(F.col("quarantine_reason").isNull())
                  .transform(lambda d: clean.with_event_weights(d, cc))
-                 .transform(clean.with_event_id)
                  .transform(lambda d: support.tag_low_support(d, cc)))
+    # The cache keeps what the events table, the sessions and the sequences read, and the
+    # order key (event_us): not the raw records, nor the 64-character event id, which is
+    # computed as the events table is written (10M ids were 640 MB of cached strings).
     events = (sessionize.sessionize(supported.where(F.col("support_reason").isNull()), cfg.sessions)
+              .select(*EVENT_CACHE_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))
 
     # ---- writes (staged; committed together at the end). Evidence columns are safe for any bytes.
-    rejected = validated.where(F.col("reject_reason").isNotNull()).select(
+    # The first pass counted the rejected rows; when there are none (a clean day's log), the
+    # table is written empty instead of reading and validating the input a second time.
+    invalid = validated.where(F.col("reject_reason").isNotNull())
+    if int(seen.get["rejected"]) == 0:
+        invalid = spark.createDataFrame([], invalid.schema)
+    rejected = invalid.select(
         *clean.evidence_columns(F.col("raw_record")), "reject_reason",
         clean.safe_text(F.col("reject_detail")).alias("reject_detail"))
     if cc.min_item_support or cc.min_user_events:
@@ -136,7 +151,7 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
         *[clean.safe_text(F.col(c)).alias(c) for c in ("user_id", "item_id", "event_type")], "event_time",
         "quarantine_reason", *clean.evidence_columns(F.col("raw_record"))), "quarantine", "quarantined_events")
     clock.lap("quarantine table")
-    events_url = run.table(events, "events", "clean_events")
+    events_url = run.table(events.transform(clean.with_event_id), "events", "clean_events")
     tagged.unpersist()
     clock.lap("sessions + events table")
     sessions_url = run.table(sessionize.sessions_table(events), "sessions", "sessions")
@@ -194,7 +209,8 @@ def history_events(spark: SparkSession, layout: Layout, run_events: DataFrame, h
         return run_events
     past = (layout.read_table(spark, "events")
             .where(F.col("run_date") < F.lit(layout.run_date.isoformat()).cast("date")).drop("run_date"))
-    return past.unionByName(run_events.select(*past.columns))
+    columns = [c for c in past.columns if c in run_events.columns]  # the cache holds no event_id
+    return past.select(*columns).unionByName(run_events.select(*columns))
 
 
 def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, run_events: DataFrame,
@@ -219,9 +235,10 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
     names = [e.name for e in cfg.cleaning.event_types]
     feats = features.with_sequence_features(events, vocab, names)
     valid_start, test_start = sequences.resolve_cutoffs(events, sc)
-    # DISK_ONLY: at 10M events and a 4g driver the in-memory columnar cache of this frame ran
-    # the heap out (OutOfMemoryError while building its batches); on disk it peaks at 4.9 GiB RSS.
-    split_feats = sequences.assign_splits(feats, valid_start, test_start, sc.split_by).persist(StorageLevel.DISK_ONLY)
+    # Not cached: the windows read it once (every split in one pass) and the item stats need
+    # only its cheap columns, so recomputing them from the cached events beats writing 10M
+    # rows of features to a cache (in memory, that ran a 4g heap out at 10M events).
+    split_feats = sequences.assign_splits(feats, valid_start, test_start, sc.split_by)
 
     info = {
         "run_date": layout.run_date.isoformat(), "window_length": sc.window_length,
@@ -231,24 +248,23 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
         "rows": {}, "targets": {}, "row_groups": {},
     }
     seq_dir = run.directory(layout.sequences)
-    for split in sequences.SPLITS:
-        stride = sc.train_stride_ if split == "train" else sc.eval_stride_
-        windows = sequences.build_windows(split_feats, split, sc.window_length, stride)
-        url = io.join(seq_dir, split)
-        with sequences.hash_window_aggregation(spark):
-            io.write_petastorm(windows, url, sc.window_length, sc.num_row_groups)
+    strides = {split: sc.train_stride_ if split == "train" else sc.eval_stride_ for split in sequences.SPLITS}
+    windows = sequences.build_split_windows(split_feats, strides, sc.window_length)
+    urls = {split: io.join(seq_dir, split) for split in sequences.SPLITS}
+    with sequences.hash_window_aggregation(spark):
+        io.write_petastorm_splits(windows, urls, sc.window_length, sc.num_row_groups)
+    for split, url in urls.items():
         written = spark.read.parquet(url)
         agg = written.agg(F.count(F.lit(1)), F.sum("num_targets")).first()
         info["rows"][split] = int(agg[0])
         info["targets"][split] = int(agg[1] or 0)
         info["row_groups"][split] = len(written.inputFiles())
         log.info("%s windows: %d rows, %d targets", split, info["rows"][split], info["targets"][split])
-        clock.lap(f"{split} windows" + (" (+ features, split cutoffs)" if split == "train" else ""))
+    clock.lap("windows, all splits (+ features, split cutoffs)")
     stats = sequences.item_train_counts(split_feats, vocab).coalesce(1)
     hadoop.write_partition(stats, seq_dir, ITEM_STATS)
     info["fingerprint"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
     layout.write_dataset_info(spark, info, seq_dir)
     clock.lap("item stats + dataset info")
-    split_feats.unpersist()
     vocab.unpersist()
     return info

@@ -132,36 +132,16 @@ def sequences_unischema(window_length: int):
     return Unischema("InterestSequence", fields)
 
 
-def write_petastorm(df: DataFrame, final_url: str, window_length: int, num_row_groups: int,
-                    sort_cols: Iterable[str] = ("window_id",)) -> str:
-    """Write ``df`` as a Petastorm dataset with about ``num_row_groups`` row groups, atomically.
-
-    One Parquet file per Spark partition, each a single row group (the row-group size
-    limit is set far above a partition's size), so ``num_row_groups`` directly controls
-    how many shards petastorm can hand out: use at least 4 per rank. Rows are
-    hash-partitioned and sorted by window_id so reruns write identical files.
-    """
-    from petastorm.etl.dataset_metadata import materialize_dataset
-
-    contract = load_contract("sequences")
-    df = contract.conform(df).repartition(num_row_groups, "window_id").sortWithinPartitions(*sort_cols)
-    spark = df.sparkSession
-    parent, _, name = final_url.rstrip("/").rpartition("/")
-    staging = staging_url(parent, name)
-    with materialize_dataset(spark, staging, sequences_unischema(window_length), row_group_size_mb=1024):
-        df.write.mode("overwrite").option("compression", "snappy").parquet(staging)
-    publish(spark, staging, final_url)
-    return final_url
-
-
 def write_petastorm_splits(df: DataFrame, final_urls: Mapping[str, str], window_length: int, num_row_groups: int,
                            split_col: str = "split", sort_cols: Iterable[str] = ("window_id",)) -> dict[str, str]:
     """Write one Petastorm dataset per value of ``split_col`` (a key of ``final_urls``) in one Spark job.
 
-    Same files as :func:`write_petastorm` called once per split: rows are hash-partitioned by
-    window_id into ``num_row_groups`` partitions and sorted by it, and each task writes one
-    single-row-group file per split it holds (the split is a directory of the write, not a
-    stored column). Issue 10: one pass over the windows instead of one per split. A split
+    One Parquet file per Spark partition and split, each a single row group (the row-group
+    size limit is set far above a partition's size), so ``num_row_groups`` directly controls
+    how many shards petastorm can hand out per split: use at least 4 per rank. Rows are
+    hash-partitioned and sorted by window_id so reruns write identical files; the split is a
+    directory of the write, not a stored column. Each dataset is staged and published
+    atomically. Issue 10: one pass over the windows instead of one write per split. A split
     without rows gets an empty dataset, as a write of no rows would.
     """
     from petastorm.etl.dataset_metadata import materialize_dataset

@@ -42,7 +42,7 @@ def test_every_target_counted_exactly_once(spark, L, S):
     rows = [("u", f"i{k}", T0 + 60 * k) for k in range(n)] + [("w", "x", T0)]
     far = T0_DT + dt.timedelta(days=10)
     sf, _ = _split_features(spark, rows, far, far)
-    w = sequences.build_windows(sf, "train", L, S).collect()
+    w = sequences.build_split_windows(sf, {"train": S}, L).collect()
     assert sum(r.num_targets for r in w) == n - 1  # single-event user 'w' has no target
     counted = []
     for r in w:
@@ -66,7 +66,7 @@ def test_no_leakage_across_the_split(spark):
     sf, vocab = _split_features(spark, rows, T0_DT + dt.timedelta(seconds=3600), T0_DT + dt.timedelta(seconds=7200))
     name = {r.item_index: r.item_id for r in vocab.collect()}
     for split, allowed_inputs, target_prefix in [("train", "t", "t"), ("valid", "tv", "v"), ("test", "tvs", "s")]:
-        w = sequences.build_windows(sf, split, 5, 2 if split != "train" else 5).collect()
+        w = sequences.build_split_windows(sf, {split: 2 if split != "train" else 5}, 5).collect()
         assert w, split
         for r in w:
             inputs = [name[i] for i in r.input_items if i]
@@ -115,7 +115,7 @@ def test_one_pass_over_every_split_gives_each_splits_rows(spark, split_by):
         by_split.setdefault(r.split, []).append(r.asDict())
     assert set(by_split) == {"train", "valid", "test"}
     for split, stride in strides.items():
-        alone = [r.asDict() for r in sequences.build_windows(sf, split, 5, stride).collect()]
+        alone = [r.asDict() for r in sequences.build_split_windows(sf, {split: stride}, 5).collect()]
         got = sorted((dict(d, split=None) for d in by_split[split]), key=lambda d: d["window_id"])
         want = sorted((dict(d, split=None) for d in alone), key=lambda d: d["window_id"])
         assert got == want, split

@@ -150,10 +150,11 @@ def write_petastorm_splits(df: DataFrame, final_urls: Mapping[str, str], window_
     df = (contract.conform(df, keep=(split_col,)).repartition(num_row_groups, "window_id")
           .sortWithinPartitions(split_col, *sort_cols))
     spark = df.sparkSession
-    staged = {}
-    for split, url in final_urls.items():
-        parent, _, name = url.rstrip("/").rpartition("/")
-        staged[split] = staging_url(parent, name)
+    parents = {url.rstrip("/").rpartition("/")[0] for url in final_urls.values()}
+    if len(parents) != 1:
+        raise ValueError(f"the split datasets must share one parent directory, got {sorted(parents)}")
+    parent = parents.pop()
+    staged = {split: staging_url(parent, url.rstrip("/").rpartition("/")[2]) for split, url in final_urls.items()}
     together = staging_url(parent, "_splits")
     schema = sequences_unischema(window_length)
     with contextlib.ExitStack() as metadata:

@@ -91,11 +91,6 @@ def _when(keep):
     return lambda k: keep
 
 
-def build_windows(split_features: DataFrame, split: str, window_length: int, stride: int) -> DataFrame:
-    """Rows of the ``sequences`` contract for one split (:func:`build_split_windows` for one split)."""
-    return build_split_windows(split_features, {split: stride}, window_length).drop("split")
-
-
 def build_split_windows(split_features: DataFrame, strides: Mapping[str, int], window_length: int) -> DataFrame:
     """Rows of the ``sequences`` contract for every split in ``strides`` (split -> stride), in one pass,
     with a ``split`` column naming each row's split.
@@ -107,7 +102,7 @@ def build_split_windows(split_features: DataFrame, strides: Mapping[str, int], w
     decreases along a user's history (event split: time order; session split: sessions
     are contiguous runs of that order), those events are a prefix of it, so the next event
     of the prefix is the next event overall, unless it lies in a later split, where the
-    prefix ends (no target there). The rows are the same as building each split alone.
+    prefix ends (no target there). The rows are the same as building each split alone (``strides`` with one split).
     """
     L = window_length
     ranks = {split: _SPLIT_RANK[split] for split in strides}

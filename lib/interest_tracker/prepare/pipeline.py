@@ -251,8 +251,7 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
     strides = {split: sc.train_stride_ if split == "train" else sc.eval_stride_ for split in sequences.SPLITS}
     windows = sequences.build_split_windows(split_feats, strides, sc.window_length)
     urls = {split: io.join(seq_dir, split) for split in sequences.SPLITS}
-    with sequences.hash_window_aggregation(spark):
-        io.write_petastorm_splits(windows, urls, sc.window_length, sc.num_row_groups)
+    io.write_petastorm_splits(windows, urls, sc.window_length, sc.num_row_groups)
     for split, url in urls.items():
         written = spark.read.parquet(url)
         agg = written.agg(F.count(F.lit(1)), F.sum("num_targets")).first()

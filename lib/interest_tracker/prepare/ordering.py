@@ -25,6 +25,3 @@ def with_event_us(df: DataFrame) -> DataFrame:
 def user_window():
     return Window.partitionBy("user_id").orderBy(*ORDER)
 
-
-def user_running_window():
-    return user_window().rowsBetween(Window.unboundedPreceding, 0)

@@ -128,7 +128,10 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     # The cache keeps what the events table, the sessions and the sequences read, and the
     # order key (event_us): not the raw records, nor the 64-character event id, which is
     # computed as the events table is written (10M ids were 640 MB of cached strings).
-    events = (sessionize.sessionize(supported.where(F.col("support_reason").isNull()), cfg.sessions)
+    # Only the cached columns go through the session pass's Python workers.
+    to_number = supported.where(F.col("support_reason").isNull()).select(
+        *[c for c in EVENT_CACHE_COLUMNS if c != "session_id"])
+    events = (sessionize.sessionize(to_number, cfg.sessions)
               .select(*EVENT_CACHE_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))
 

@@ -1,10 +1,10 @@
-"""Sessions from window functions only: lag + flag + running sum, then caps.
+"""Sessions: a new session after a gap, then caps on duration and length.
 
 Never ``groupBy(user).applyInPandas``: a user with millions of events would have to fit
-in one Python worker. Every window here has the same spec (partitioned by ``user_id``,
-canonical event order, see :mod:`.ordering`); the caps are computed with running
-``last(..., ignorenulls)`` instead of finer partitions, so after deduplication Spark
-neither shuffles nor re-sorts for sessions.
+in one Python worker. Instead each partition's events, partitioned by ``user_id`` and in
+the canonical order (:mod:`.ordering`), stream through a forward pass over Arrow batches
+that carries a few numbers from one batch to the next (:mod:`.session_arrays`), so after
+deduplication Spark neither shuffles for sessions nor holds a history in memory.
 
 Rules, in order:
 1. A new session starts at a user's first event, after a gap *strictly greater* than
@@ -16,33 +16,35 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from .config import SessionConfig
-from .ordering import user_running_window, user_window, with_event_us
+from .ordering import user_window, with_event_us
+from .session_arrays import RN, SessionRules, number_sessions
 
 
 def sessionize(events: DataFrame, cfg: SessionConfig) -> DataFrame:
-    """Add ``session_id`` ('<user>:<start ms>:<n>') and ``session_start`` (bool) to clean events."""
-    w, running = user_window(), user_running_window()
-    us = F.col("event_us")
-    prev = F.lag(us).over(w)
-    new = prev.isNull() | ((us - prev) > F.lit(int(cfg.gap_minutes * 60 * 1_000_000)))
-    if cfg.respect_input_sessions:
-        new = new | ~F.lag("input_session_id").over(w).eqNullSafe(F.col("input_session_id"))
-    df = with_event_us(events).withColumn("_new", new).withColumn("_rn", F.row_number().over(w))
-    # duration cap: chunks of max_duration after the gap-session's start
-    gap_start = F.last(F.when(F.col("_new"), us), ignorenulls=True).over(running)
-    df = df.withColumn("_chunk", F.floor((us - gap_start) / F.lit(int(cfg.max_duration_minutes * 60 * 1_000_000))))
-    df = df.withColumn("_cb", F.col("_new") | (F.col("_chunk") != F.lag("_chunk").over(w)))
-    # length cap: pieces of max_events within each chunk
-    chunk_rn = F.last(F.when(F.col("_cb"), F.col("_rn")), ignorenulls=True).over(running)
-    df = df.withColumn("_piece", F.floor((F.col("_rn") - chunk_rn) / F.lit(cfg.max_events)))
-    boundary = F.col("_cb") | (F.col("_piece") != F.lag("_piece").over(w))
-    df = df.withColumn("session_start", boundary)
-    n = F.sum(F.col("session_start").cast("long")).over(running)
-    start_ms = F.last(F.when(F.col("session_start"), F.floor(us / 1000)), ignorenulls=True).over(running)
-    df = df.withColumn("session_id", F.concat_ws(":", "user_id", start_ms.cast("string"), n.cast("string")))
-    return df.drop("_new", "_rn", "_chunk", "_cb", "_piece")
+    """Add ``session_id`` ('<user>:<start ms>:<n>') and ``session_start`` (bool) to clean events.
+
+    One window function (``row_number``, which also makes Spark deliver each user whole and
+    in order) and one forward pass in numpy over the sorted batches (:mod:`.session_arrays`),
+    instead of the six chained window operators the rules take in Spark SQL (issue 10).
+    """
+    rules = SessionRules(
+        gap_us=int(cfg.gap_minutes * 60 * 1_000_000),
+        max_duration_us=int(cfg.max_duration_minutes * 60 * 1_000_000),
+        max_events=int(cfg.max_events),
+        respect_input_sessions=bool(cfg.respect_input_sessions),
+    )
+    df = with_event_us(events).withColumn(RN, F.row_number().over(user_window()))
+    schema = T.StructType([f for f in df.schema.fields if f.name != RN]
+                          + [T.StructField("session_id", T.StringType(), False),
+                             T.StructField("session_start", T.BooleanType(), False)])
+
+    def number(batches):
+        return number_sessions(batches, rules)
+
+    return df.mapInArrow(number, schema)
 
 
 def sessions_table(sessionized: DataFrame) -> DataFrame:

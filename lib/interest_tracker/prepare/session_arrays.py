@@ -1,0 +1,142 @@
+"""Session numbering with numpy over each partition's user-sorted Arrow batches.
+
+Why: the rules of :mod:`.sessionize` (gap, duration cap, length cap) written as Spark
+window functions need a chain of six window operators, each copying every row, and at
+10M events that chain was a large part of stage 1 (issue 10). Every rule only looks
+back along the user's history, so one forward pass over sorted rows can apply them all
+with array arithmetic, carrying a handful of numbers from one batch to the next: memory
+does not grow with the length of a history. No pyspark here; the Spark side is
+``sessionize.sessionize``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+RN = "_rn"
+"""Input column: the row's 1-based position in its user's history (``row_number``), which
+lets the builder check that each user arrives whole and in order."""
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    gap_us: int
+    max_duration_us: int
+    max_events: int
+    respect_input_sessions: bool
+
+
+@dataclass
+class _Carry:
+    """The last row of the previous batch and the running values the rules need from it."""
+
+    user: str
+    rn: int
+    us: int
+    input_session: str | None
+    gap_start: int
+    chunk: int
+    chunk_rn: int
+    piece: int
+    n: int
+    start_ms: int
+
+
+def _ffill(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Each row gets ``values`` at the last flagged row at or before it (row 0 must be flagged)."""
+    last = np.maximum.accumulate(np.where(flags, np.arange(len(flags)), 0))
+    return values[last]
+
+
+def _neq_null_safe(a: pa.Array, b: pa.Array) -> np.ndarray:
+    eq = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+    both_null = (pc.is_null(a).to_numpy(zero_copy_only=False) & pc.is_null(b).to_numpy(zero_copy_only=False))
+    return ~(eq | both_null)
+
+
+def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
+    """(batch with session_id and session_start, the carry for the next batch)."""
+    n = batch.num_rows
+    user = batch.column("user_id")
+    us = batch.column("event_us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    rn = batch.column(RN).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    isid = batch.column("input_session_id") if rules.respect_input_sessions else None
+    first = np.ones(n, bool)
+    if n > 1:
+        first[1:] = pc.not_equal(user.slice(1), user.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    cont = carry is not None and carry.user == user[0].as_py()
+    first[0] = not cont
+    expected_rn = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0)) + 1
+    if cont:
+        head = ~np.maximum.accumulate(first)  # rows of the carried user
+        expected_rn[head] += carry.rn
+    if np.any(rn != expected_rn):
+        raise ValueError("events reach the session builder split across partitions or out of order; "
+                         "sessionize needs them partitioned by user_id and in the canonical order")
+    # Prepend the carried row (index 0) so every "previous row" and forward fill has a source;
+    # without a carry it is a placeholder that no real row reads (row 1 starts a user).
+    us0 = np.concatenate([[carry.us if cont else 0], us])
+    rn0 = np.concatenate([[carry.rn if cont else 0], rn])
+    first0 = np.concatenate([[True], first])
+    new = first0 | ((us0 - np.roll(us0, 1)) > rules.gap_us)
+    if rules.respect_input_sessions:
+        none = pa.array([None], isid.type)
+        prev = pa.concat_arrays([none, pa.array([carry.input_session if cont else None], isid.type),
+                                 isid.slice(0, n - 1)])
+        new |= _neq_null_safe(prev, pa.concat_arrays([none, isid]))
+    gap_src = np.where(new, us0, 0)
+    if cont:
+        gap_src[0] = carry.gap_start
+    gap_start = _ffill(gap_src, new)
+    chunk = (us0 - gap_start) // rules.max_duration_us
+    if cont:
+        chunk[0] = carry.chunk
+    cb = new | (chunk != np.roll(chunk, 1))
+    cb[0] = True
+    rn_src = np.where(cb, rn0, 0)
+    if cont:
+        rn_src[0] = carry.chunk_rn
+    chunk_rn = _ffill(rn_src, cb)
+    piece = (rn0 - chunk_rn) // rules.max_events
+    if cont:
+        piece[0] = carry.piece
+    boundary = cb | (piece != np.roll(piece, 1))
+    boundary[0] = True
+    start_src = np.where(boundary, us0 // 1000, 0)
+    if cont:
+        start_src[0] = carry.start_ms
+    start_ms = _ffill(start_src, boundary)
+    counts = np.cumsum(boundary[1:])  # boundaries of the real rows only
+    seg_first = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    before = counts[seg_first] - boundary[1:][seg_first]
+    n_sess = counts - before
+    if cont:
+        n_sess[~np.maximum.accumulate(first)] += carry.n
+    start_ms, boundary = start_ms[1:], boundary[1:]
+    sid = pc.binary_join_element_wise(user.cast(pa.string()), pc.cast(pa.array(start_ms), pa.string()),
+                                      pc.cast(pa.array(n_sess), pa.string()), ":")
+    out = pa.RecordBatch.from_arrays(
+        [batch.column(i) for i in range(batch.num_columns) if batch.schema.names[i] != RN]
+        + [sid, pa.array(boundary)],
+        names=[name for name in batch.schema.names if name != RN] + ["session_id", "session_start"])
+    last = n - 1
+    nxt = _Carry(user=user[last].as_py(), rn=int(rn[last]), us=int(us[last]), input_session=isid[last].as_py() if isid is not None else None,
+                 gap_start=int(gap_start[last + 1]), chunk=int(chunk[last + 1]), chunk_rn=int(chunk_rn[last + 1]),
+                 piece=int(piece[last + 1]), n=int(n_sess[last]), start_ms=int(start_ms[last]))
+    return out, nxt
+
+
+def number_sessions(batches: Iterable[pa.RecordBatch], rules: SessionRules) -> Iterator[pa.RecordBatch]:
+    """``batches`` (one partition: users contiguous, each in the canonical order, with
+    ``event_us``, :data:`RN` and, when the rules respect them, ``input_session_id``) with
+    ``session_id`` and ``session_start``."""
+    carry = None
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        out, carry = _sessions(batch, rules, carry)
+        yield out

@@ -1,9 +1,11 @@
 """Stage 1 orchestration: the I/O edge around the pure transforms of this package.
 
-One persisted frame carries every valid row tagged with its fate (duplicate, quarantined,
-low support, clean), so the raw input is parsed once and the events are shuffled by user
-once for dedupe, bot detection and sessions; the counts of the run report come from
-that frame and reconcile exactly with the input.
+One pass parses the raw input, tags every valid row with its fate (duplicate,
+quarantined, low support, clean), shuffles the events by user once for dedupe, bot
+detection and sessions, and writes the events table; the fates and the input and
+rejected counts are observed on the way (``Observation``), so the run report's counts
+cost no extra pass and reconcile exactly with the input. The rejected and quarantine
+tables read the input again only when that pass counted rows for them.
 
 Every output of a run (the four table partitions, the vocabulary version and its
 ``_LATEST``, ``sequences/run_date=D``, the report) is written to staging first and made
@@ -113,13 +115,15 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     # The one shuffle and sort of the stage: dedupe, bot rates, then (below) sessions and
     # features reuse this partitioning and order (prepare/ordering.py).
     tagged = valid.transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc))
-    if not (cc.min_item_support or cc.min_user_events):
-        # Only quarantined rows need their record from here on (low-support rows too, when
-        # those filters are on): the cache does not keep the others' raw_record.
-        tagged = tagged.withColumn("raw_record", F.when(F.col("quarantine_reason").isNotNull(), F.col("raw_record")))
-    tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
-    fates = report.fate_counts(tagged)  # one action: every valid row's fate
-    clock.lap("read, validate, dedupe, bot rates")
+    # Every valid row's fate is counted as the events pass goes by (no action of its own).
+    # The tagged rows are read once on a day without quarantined users, so they are not
+    # cached (issue 10: building that cache cost about as much as the pass itself); with
+    # the support filters on, the rejected table reads them again, so then they are.
+    fate = Observation("fates")
+    tagged = tagged.observe(fate, *report.fate_metrics())
+    support_filters = bool(cc.min_item_support or cc.min_user_events)
+    if support_filters:
+        tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
     kept = tagged.where(F.col("duplicate_kind").isNull())
     quarantined = kept.where(F.col("quarantine_reason").isNotNull())
     supported = (kept.where(F.col("quarantine_reason").isNull())
@@ -136,27 +140,32 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
               .persist(StorageLevel.MEMORY_AND_DISK))
 
     # ---- writes (staged; committed together at the end). Evidence columns are safe for any bytes.
-    # The first pass counted the rejected rows; when there are none (a clean day's log), the
-    # table is written empty instead of reading and validating the input a second time.
+    # The first action: read, validate, dedupe, bot rates, sessions, the events cache and table.
+    events_url = run.table(events.transform(clean.with_event_id), "events", "clean_events")
+    fates = report.fates(fate.get)
+    clock.lap("read, validate, dedupe, bot rates, sessions + events table")
+    # That pass counted the rejected and the quarantined rows; a table with none (a clean
+    # day's log) is written empty instead of reading and validating the input again.
     invalid = validated.where(F.col("reject_reason").isNotNull())
     if int(seen.get["rejected"]) == 0:
         invalid = spark.createDataFrame([], invalid.schema)
     rejected = invalid.select(
         *clean.evidence_columns(F.col("raw_record")), "reject_reason",
         clean.safe_text(F.col("reject_detail")).alias("reject_detail"))
-    if cc.min_item_support or cc.min_user_events:
+    if support_filters:
         rejected = rejected.unionByName(supported.where(F.col("support_reason").isNotNull()).select(
             *clean.evidence_columns(F.col("raw_record")), F.col("support_reason").alias("reject_reason"),
             F.lit("below the minimum-support threshold").alias("reject_detail")))
     rejected_url = run.table(rejected, "rejected", "rejected_events")
     clock.lap("rejected table")
+    if not fates["quarantined"]:
+        quarantined = spark.createDataFrame([], quarantined.schema)
     run.table(quarantined.select(
         *[clean.safe_text(F.col(c)).alias(c) for c in ("user_id", "item_id", "event_type")], "event_time",
         "quarantine_reason", *clean.evidence_columns(F.col("raw_record"))), "quarantine", "quarantined_events")
+    if support_filters:
+        tagged.unpersist()
     clock.lap("quarantine table")
-    events_url = run.table(events.transform(clean.with_event_id), "events", "clean_events")
-    tagged.unpersist()
-    clock.lap("sessions + events table")
     sessions_url = run.table(sessionize.sessions_table(events), "sessions", "sessions")
     clock.lap("sessions table")
 

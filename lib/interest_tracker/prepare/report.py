@@ -24,19 +24,37 @@ def reconcile(report: dict) -> None:
         )
 
 
-def fate_counts(tagged) -> dict:
-    """Counts of every valid row's fate in one pass: ``valid``, ``duplicates`` by kind, ``quarantined`` by reason.
+def fate_metrics() -> list:
+    """Aggregates for ``DataFrame.observe`` on the tagged rows: every valid row's fate.
 
-    ``tagged`` carries ``duplicate_kind`` and ``quarantine_reason`` (null for kept rows;
-    a duplicate never has a quarantine reason).
+    Observed during the pass that writes the events table, so the fates cost no action of
+    their own and the tagged rows need no cache (issue 10). ``tagged`` carries
+    ``duplicate_kind`` and ``quarantine_reason`` (null for kept rows; a duplicate never has
+    a quarantine reason).
     """
-    out = {"valid": 0, "duplicates": {}, "quarantined": {}}
-    for kind, reason, n in tagged.groupBy("duplicate_kind", "quarantine_reason").count().collect():
-        out["valid"] += int(n)
-        if kind is not None:
-            out["duplicates"][kind] = out["duplicates"].get(kind, 0) + int(n)
-        elif reason is not None:
-            out["quarantined"][reason] = int(n)
+    from pyspark.sql import functions as F
+
+    from .bots import BOT_RATE_DAY, BOT_RATE_MINUTE
+    from .dedupe import EXACT, REPLAY
+
+    kind, reason = F.col("duplicate_kind"), F.col("quarantine_reason")
+    return ([F.count(F.lit(1)).alias("valid")]
+            + [F.count(F.when(kind == k, 1)).alias(f"duplicates:{k}") for k in (EXACT, REPLAY)]
+            + [F.count(F.when(kind.isNull() & (reason == r), 1)).alias(f"quarantined:{r}")
+               for r in (BOT_RATE_DAY, BOT_RATE_MINUTE)]
+            + [F.count(F.when(kind.isNull() & reason.isNotNull(), 1)).alias("quarantined_all")])
+
+
+def fates(observed: dict) -> dict:
+    """``{valid, duplicates: {kind: n}, quarantined: {reason: n}}`` from :func:`fate_metrics`'
+    observed values (kinds and reasons with no row are left out, as in the run report)."""
+    out = {"valid": int(observed["valid"]), "duplicates": {}, "quarantined": {}}
+    for name, value in observed.items():
+        group, _, key = name.partition(":")
+        if key and int(value):
+            out[group][key] = int(value)
+    if sum(out["quarantined"].values()) != int(observed["quarantined_all"]):
+        raise ReconciliationError(f"a quarantine reason is missing from the fate metrics: {observed}")
     return out
 
 

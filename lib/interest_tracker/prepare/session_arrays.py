@@ -52,6 +52,21 @@ def _ffill(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return values[last]
 
 
+def _fill(values: np.ndarray, flags: np.ndarray, seed) -> np.ndarray:
+    """``values`` at the last flagged row at or before each row; row 0 (flagged) holds ``seed``
+    when it is not None (the value carried from the previous batch)."""
+    src = np.where(flags, values, 0)
+    if seed is not None:
+        src[0] = seed
+    return _ffill(src, flags)
+
+
+def _seeded(values: np.ndarray, seed) -> np.ndarray:
+    if seed is not None:
+        values[0] = seed
+    return values
+
+
 def _neq_null_safe(a: pa.Array, b: pa.Array) -> np.ndarray:
     eq = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
     both_null = (pc.is_null(a).to_numpy(zero_copy_only=False) & pc.is_null(b).to_numpy(zero_copy_only=False))
@@ -88,28 +103,16 @@ def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
         prev = pa.concat_arrays([none, pa.array([carry.input_session if cont else None], isid.type),
                                  isid.slice(0, n - 1)])
         new |= _neq_null_safe(prev, pa.concat_arrays([none, isid]))
-    gap_src = np.where(new, us0, 0)
-    if cont:
-        gap_src[0] = carry.gap_start
-    gap_start = _ffill(gap_src, new)
-    chunk = (us0 - gap_start) // rules.max_duration_us
-    if cont:
-        chunk[0] = carry.chunk
+    seed = carry if cont else None  # the carried values seed row 0 of every running column
+    gap_start = _fill(us0, new, seed and seed.gap_start)
+    chunk = _seeded((us0 - gap_start) // rules.max_duration_us, seed and seed.chunk)
     cb = new | (chunk != np.roll(chunk, 1))
     cb[0] = True
-    rn_src = np.where(cb, rn0, 0)
-    if cont:
-        rn_src[0] = carry.chunk_rn
-    chunk_rn = _ffill(rn_src, cb)
-    piece = (rn0 - chunk_rn) // rules.max_events
-    if cont:
-        piece[0] = carry.piece
+    chunk_rn = _fill(rn0, cb, seed and seed.chunk_rn)
+    piece = _seeded((rn0 - chunk_rn) // rules.max_events, seed and seed.piece)
     boundary = cb | (piece != np.roll(piece, 1))
     boundary[0] = True
-    start_src = np.where(boundary, us0 // 1000, 0)
-    if cont:
-        start_src[0] = carry.start_ms
-    start_ms = _ffill(start_src, boundary)
+    start_ms = _fill(us0 // 1000, boundary, seed and seed.start_ms)
     counts = np.cumsum(boundary[1:])  # boundaries of the real rows only
     seg_first = np.maximum.accumulate(np.where(first, np.arange(n), 0))
     before = counts[seg_first] - boundary[1:][seg_first]

@@ -72,6 +72,12 @@ class WindowSpec:
                 raise ValueError(f"the {split} stride must be in [1, window_length], got {stride}")
 
 
+_COLUMNS = {  # buffered array -> (input column, dtype)
+    "pos": ("pos", np.int64), "rank": ("split_rank", np.int8), "item": ("item_index", np.int32),
+    "etype": ("event_type_index", np.int32), "gap": ("log_gap", np.float32), "sstart": ("session_start", np.int32),
+}
+
+
 class _Rows:
     """Column arrays of buffered events (numpy, user ids as an Arrow array)."""
 
@@ -80,14 +86,13 @@ class _Rows:
 
     @classmethod
     def of(cls, batch: pa.RecordBatch) -> "_Rows":
-        def np_col(name, dtype):
-            return batch.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-
         return cls(batch.column("user_id"), {
-            "pos": np_col("pos", np.int64), "rank": np_col("split_rank", np.int8),
-            "item": np_col("item_index", np.int32), "etype": np_col("event_type_index", np.int32),
-            "gap": np_col("log_gap", np.float32), "sstart": np_col("session_start", np.int32),
-        })
+            key: batch.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+            for key, (name, dtype) in _COLUMNS.items()})
+
+    @classmethod
+    def empty(cls) -> "_Rows":
+        return cls(pa.array([], pa.string()), {key: np.zeros(0, dtype) for key, (_, dtype) in _COLUMNS.items()})
 
     def __len__(self):
         return len(self.user)
@@ -110,14 +115,6 @@ def _segments(user: pa.Array) -> np.ndarray:
         return np.zeros(1, np.int64)
     changed = pc.not_equal(user.slice(1), user.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     return np.concatenate([[0], np.flatnonzero(changed) + 1, [n]]).astype(np.int64)
-
-
-class _State:
-    """Per-split first window not yet emitted for the user carried over between batches."""
-
-    def __init__(self):
-        self.user: str | None = None
-        self.k_next: dict[int, int] = {}
 
 
 def _windows(rows: _Rows, seg: np.ndarray, spec: WindowSpec, last_complete: bool,
@@ -200,9 +197,7 @@ def build_windows(batches: Iterable[pa.RecordBatch], spec: WindowSpec,
                   max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS) -> Iterator[pa.RecordBatch]:
     """Every window of ``batches`` (one partition's events, users contiguous, each user's rows
     in position order; columns :data:`INPUT_COLUMNS`), as batches of :data:`OUTPUT_SCHEMA`."""
-    carry = _Rows(pa.array([], pa.string()), {k: np.zeros(0, t) for k, t in (
-        ("pos", np.int64), ("rank", np.int8), ("item", np.int32), ("etype", np.int32), ("gap", np.float32),
-        ("sstart", np.int32))})
+    carry = _Rows.empty()
     k_floor: dict[int, int] = {}  # for carry's first user, when part of their windows were emitted
     for batch in batches:
         if batch.num_rows == 0:

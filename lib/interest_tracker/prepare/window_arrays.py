@@ -1,7 +1,7 @@
 """The padded training windows of sorted events, built with numpy over Arrow batches.
 
 Why not Spark SQL: exploding every event into its windows and ``collect_list``-ing
-structs per (user, split, window) cost about a third of stage 1 at 10M events (issue
+structs per (user, split, window) cost about 40% of stage 1 at 10M events (issue
 10). The events already arrive partitioned by user and sorted in the canonical order
 (the features' window), so one pass over each partition's Arrow batches can cut every
 window of every split with array arithmetic: no explode, no aggregation, no extra sort.

@@ -1,5 +1,6 @@
 """Windows, masks and the time split: every target counted once, no leakage."""
 import datetime as dt
+import random
 
 import pytest
 
@@ -34,6 +35,40 @@ def test_features_match_definition(spark):
     assert [r.session_start for r in f] == [1, 0, 1]
     assert f[0].log_gap == 0.0
     assert f[1].log_gap == pytest.approx(4.6051702, rel=1e-6)  # log1p(99)
+
+
+def test_the_session_pass_features_and_windows_equal_the_window_functions(spark):
+    # Stage 1 cuts a run's windows from the session pass's pos / log_gap / session_start,
+    # in the pass's own order (no sort); scoring and multi-run histories use the window
+    # functions. Both must give the same features and the same windows.
+    rng = random.Random(7)
+    rows = []
+    for u in range(12):
+        t = T0 + rng.randint(0, 10**6)
+        for _ in range(rng.randint(1, 60)):
+            t += rng.choice([0, 0.001, 1, 59.5, 1800, 1800.001, 7200, 86400 * 3])
+            rows.append((f"u{u}", f"i{rng.randint(0, 30)}", t, rng.choice(["view", "click"])))
+    ev = sessionize(clean_events_df(spark, rows).repartition(4), SessionConfig()).cache()
+    vocab, _ = extend_vocabulary(ev, None, 1)
+    names = ["view", "click"]
+    fast = features.with_sequence_features(ev, vocab, names, precomputed=True)
+    slow = features.with_sequence_features(ev, vocab, names)
+    cols = ["user_id", "pos", "item_index", "event_type_index", "log_gap", "session_start"]
+    got, want = sorted(fast.select(cols).collect()), sorted(slow.select(cols).collect())
+    assert len(got) == len(rows) and got == want
+    assert len({r.log_gap for r in got}) > 5 and sum(r.session_start for r in got) > 12
+    times = sorted(t for _, _, t, _ in rows)
+    valid_start = dt.datetime.fromtimestamp(times[len(times) // 2], UTC)
+    test_start = dt.datetime.fromtimestamp(times[3 * len(times) // 4], UTC)
+    strides = {"train": 2, "valid": 3, "test": 3}
+    w_fast = sequences.build_split_windows(sequences.assign_splits(fast, valid_start, test_start), strides, 5,
+                                           in_order=True).collect()
+    w_slow = sequences.build_split_windows(sequences.assign_splits(slow, valid_start, test_start), strides, 5).collect()
+    assert {r.split for r in w_fast} == {"train", "valid", "test"}
+    assert sorted(w_fast, key=lambda r: (r.split, r.window_id)) == sorted(w_slow, key=lambda r: (r.split, r.window_id))
+    ev.unpersist()
+    with pytest.raises(ValueError, match="log_gap"):
+        features.with_sequence_features(ev.drop("log_gap"), vocab, names, precomputed=True)
 
 
 @pytest.mark.parametrize("L,S", [(4, 4), (4, 2), (3, 1)])

@@ -4,8 +4,12 @@ The rules: a session starts at a user's first event, after a gap strictly greate
 gap, or where the input session id changes (when respected); it is cut every
 max_duration after the gap-session's start and every max_events events of that chunk;
 its id is '<user>:<start ms>:<n>'. The builder must give the same ids however the
-partition is cut into batches (the carry between batches).
+partition is cut into batches (the carry between batches). The same pass computes the
+look-back features of prepare/features.py: pos (0-based position in the history) and
+log_gap (log1p of the seconds since the user's previous event, 0 at the first).
 """
+import math
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -31,7 +35,9 @@ def _reference(rows, rules):
         if prev is None or prev["user"] != user:
             st = {"user": user, "n": 0}
             new = True
+            log_gap = 0.0
         else:
+            log_gap = math.log1p(max(us - prev["us"], 0) / 1e6)
             st = prev
             new = us - st["us"] > rules.gap_us or (rules.respect_input_sessions and st["isid"] != isid)
         if new:
@@ -46,7 +52,7 @@ def _reference(rows, rules):
             st["n"] += 1
             st["start_ms"] = us // 1000
         st.update(us=us, isid=isid, chunk=chunk, piece=piece)
-        out.append((f"{user}:{st['start_ms']}:{st['n']}", start))
+        out.append((f"{user}:{st['start_ms']}:{st['n']}", start, rn - 1, float(np.float32(log_gap))))
         prev = st
     return out
 
@@ -67,12 +73,14 @@ def test_numbering_follows_the_rules_however_batches_are_cut(respect, max_events
     rows = _rows(rng)
     rules = sa.SessionRules(30 * 60 * 10**6, max_minutes * 60 * 10**6, max_events, respect)
     want = _reference(rows, rules)
-    assert len({s for s, _ in want}) > 30
+    assert len({w[0] for w in want}) > 30
+    assert len({w[3] for w in want}) > 5  # gaps of several sizes, not only zeros
     for cuts in ([], list(rng.integers(1, len(rows), 20)), list(range(1, len(rows)))):
         got = []
         for b in sa.number_sessions(_batches(rows, cuts), rules):
             assert sa.RN not in b.schema.names and "item_id" in b.schema.names
-            got += list(zip(b.column("session_id").to_pylist(), b.column("session_start").to_pylist()))
+            assert b.schema.field("log_gap").type == pa.float32() and b.schema.field("pos").type == pa.int64()
+            got += list(zip(*[b.column(c).to_pylist() for c in sa.OUTPUT_COLUMNS]))
         assert got == want
 
 

@@ -4,6 +4,11 @@ Both stages must compute identical inputs for the model, so this is the one defi
 the item index from the vocabulary, the event-type index, log1p of the gap to the
 user's previous event, the session-start flag, and the event's position in the user's
 history (the canonical order of :mod:`.ordering`).
+
+Stage 1's session pass (:mod:`.session_arrays`) computes ``pos``, ``log_gap`` and
+``session_start`` for the run's own events as it numbers the sessions, by the same
+definitions; ``precomputed=True`` uses those and skips the window, whose shuffle and sort
+of every event were most of what cutting the windows cost (issue 10).
 """
 from __future__ import annotations
 
@@ -24,17 +29,35 @@ def event_type_index(event_types: Sequence[str]):
     return col
 
 
+PASS_FEATURES = ("pos", "log_gap", "session_start")
+"""The features that only look back along a user's history (the session pass computes them)."""
+
+
 def with_sequence_features(events: DataFrame, vocabulary: DataFrame, event_types: Sequence[str],
-                           broadcast_vocabulary: bool = True) -> DataFrame:
+                           broadcast_vocabulary: bool = True, precomputed: bool = False) -> DataFrame:
     """Add item_index, event_type_index, log_gap, session_start (0/1) and pos to clean events.
 
     ``events`` has the clean_events columns; ``vocabulary`` has item_id and item_index.
     Items missing from the vocabulary map to the unknown index 1. The vocabulary is
     broadcast by default so the user partitioning of ``events`` is kept (no shuffle).
+    With ``precomputed``, ``events`` are whole histories that already carry
+    :data:`PASS_FEATURES` (from ``sessionize.sessionize``): only the lookups are added, and
+    the rows keep their partitions and order.
     """
     vocab = vocabulary.select("item_id", "item_index")
     if broadcast_vocabulary:
         vocab = F.broadcast(vocab)
+    if precomputed:
+        missing = [c for c in PASS_FEATURES if c not in events.columns]
+        if missing:
+            raise ValueError(f"precomputed features need the session pass's columns {missing}")
+        return (events.join(vocab, "item_id", "left")
+                .withColumn("item_index", F.coalesce(F.col("item_index"), F.lit(UNKNOWN_INDEX)).cast("int"))
+                .withColumn("event_type_index", event_type_index(event_types))
+                .withColumn("log_gap", F.col("log_gap").cast("float"))
+                .withColumn("session_start", F.col("session_start").cast("int"))
+                .withColumn("pos", F.col("pos").cast("long")))
+    events = events.drop(*PASS_FEATURES)
     by_user = user_window()
     us = F.col("event_us")
     prev_us = F.lag(us).over(by_user)

@@ -37,10 +37,11 @@ Layout = Stage1Layout  # stage-1 paths live in the layout package
 
 
 # The cached clean events: the clean_events contract without event_id (and run_date, the
-# partition), plus event_us, the canonical order's key (prepare/ordering.py), kept so that the
-# sessions and the sequence features reuse the events' partitioning and order.
+# partition), plus event_us, the canonical order's key (prepare/ordering.py), and the sequence
+# features the session pass computes (features.PASS_FEATURES), so that the run's windows are
+# cut from the cache in its own partitions and order, without a second shuffle.
 EVENT_CACHE_COLUMNS = ("user_id", "item_id", "event_type", "event_weight", "event_time", "session_id",
-                       "input_session_id", "attributes", "event_us")
+                       "input_session_id", "attributes", "event_us", "session_start", "pos", "log_gap")
 
 
 def latest_vocabulary(spark: SparkSession, layout: Stage1Layout) -> tuple[DataFrame | None, int]:
@@ -134,7 +135,7 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     # computed as the events table is written (10M ids were 640 MB of cached strings).
     # Only the cached columns go through the session pass's Python workers.
     to_number = supported.where(F.col("support_reason").isNull()).select(
-        *[c for c in EVENT_CACHE_COLUMNS if c != "session_id"])
+        *[c for c in EVENT_CACHE_COLUMNS if c not in sessionize.ADDED_COLUMNS])
     events = (sessionize.sessionize(to_number, cfg.sessions)
               .select(*EVENT_CACHE_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))
@@ -245,7 +246,11 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
 
     events = history_events(spark, layout, run_events, sc.history)
     names = [e.name for e in cfg.cleaning.event_types]
-    feats = features.with_sequence_features(events, vocab, names)
+    # The run's own events (a first run, or history "run") carry the look-back features from
+    # the session pass, and stay in its partitions and order; with earlier runs' events, or
+    # splits by session (a window per session), the features are computed again over the union.
+    precomputed = events is run_events and sc.split_by == "event"
+    feats = features.with_sequence_features(events, vocab, names, precomputed=precomputed)
     valid_start, test_start = sequences.resolve_cutoffs(events, sc)
     # Not cached: the windows read it once (every split in one pass) and the item stats need
     # only its cheap columns, so recomputing them from the cached events beats writing 10M
@@ -261,7 +266,7 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
     }
     seq_dir = run.directory(layout.sequences)
     strides = {split: sc.train_stride_ if split == "train" else sc.eval_stride_ for split in sequences.SPLITS}
-    windows = sequences.build_split_windows(split_feats, strides, sc.window_length)
+    windows = sequences.build_split_windows(split_feats, strides, sc.window_length, in_order=precomputed)
     urls = {split: io.join(seq_dir, split) for split in sequences.SPLITS}
     io.write_petastorm_splits(windows, urls, sc.window_length, sc.num_row_groups)
     for split, url in urls.items():

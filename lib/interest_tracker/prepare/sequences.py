@@ -64,12 +64,16 @@ def assign_splits(features: DataFrame, valid_start: dt.datetime, test_start: dt.
 
 
 def build_split_windows(split_features: DataFrame, strides: Mapping[str, int], window_length: int,
-                        max_buffered_rows: int = window_arrays.DEFAULT_MAX_BUFFERED_ROWS) -> DataFrame:
+                        max_buffered_rows: int = window_arrays.DEFAULT_MAX_BUFFERED_ROWS,
+                        in_order: bool = False) -> DataFrame:
     """Rows of the ``sequences`` contract for every split in ``strides`` (split -> stride), in one pass,
     with a ``split`` column naming each row's split.
 
     ``split_features``: output of :func:`assign_splits` (features + split_rank + pos), still
-    partitioned by user and in each user's position order, as the features' window leaves it.
+    partitioned by user, as the features' window or the session pass leaves it. With
+    ``in_order``, the caller knows the rows are also in each user's position order (the
+    session pass's order, which Spark cannot see), and they are not sorted again; the
+    builder checks the order either way and refuses rows out of it.
     Each partition's Arrow batches are cut into windows by :mod:`.window_arrays` (numpy): no
     explode, no (user, window) aggregation and no sort beyond the features' own (issue 10:
     at 10M events the windows phase took 138-163 s with the Spark SQL builder this
@@ -85,7 +89,8 @@ def build_split_windows(split_features: DataFrame, strides: Mapping[str, int], w
 
     # A no-op after the features' window (Spark drops a sort its child already satisfies);
     # a real sort within each user after the session split's per-session window.
-    ev = split_features.sortWithinPartitions("user_id", *ORDER).select(*window_arrays.INPUT_COLUMNS)
+    ev = split_features if in_order else split_features.sortWithinPartitions("user_id", *ORDER)
+    ev = ev.select(*window_arrays.INPUT_COLUMNS)
     return ev.mapInArrow(cut, window_arrays.OUTPUT_DDL)
 
 

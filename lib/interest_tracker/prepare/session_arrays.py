@@ -5,8 +5,10 @@ window functions need a chain of six window operators, each copying every row, a
 10M events that chain was a large part of stage 1 (issue 10). Every rule only looks
 back along the user's history, so one forward pass over sorted rows can apply them all
 with array arithmetic, carrying a handful of numbers from one batch to the next: memory
-does not grow with the length of a history. No pyspark here; the Spark side is
-``sessionize.sessionize``.
+does not grow with the length of a history. The same pass also computes the sequence
+features that only look back along the history, ``pos`` and ``log_gap`` (their one
+definition is :mod:`.features`), so that stage 1 can cut a run's windows without sorting
+its events again. No pyspark here; the Spark side is ``sessionize.sessionize``.
 """
 from __future__ import annotations
 
@@ -20,6 +22,11 @@ import pyarrow.compute as pc
 RN = "_rn"
 """Input column: the row's 1-based position in its user's history (``row_number``), which
 lets the builder check that each user arrives whole and in order."""
+
+OUTPUT_COLUMNS = ("session_id", "session_start", "pos", "log_gap")
+"""Added to every row: the session id and whether the row starts its session, and the
+features ``pos`` (0-based position in the user's history, int64) and ``log_gap`` (log1p of
+the seconds since the user's previous event, 0 at the first, float32) of :mod:`.features`."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def _neq_null_safe(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 
 def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
-    """(batch with session_id and session_start, the carry for the next batch)."""
+    """(batch with the :data:`OUTPUT_COLUMNS`, the carry for the next batch)."""
     n = batch.num_rows
     user = batch.column("user_id")
     us = batch.column("event_us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
@@ -120,12 +127,15 @@ def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
     if cont:
         n_sess[~np.maximum.accumulate(first)] += carry.n
     start_ms, boundary = start_ms[1:], boundary[1:]
+    # The features of prepare/features.py that look one row back: 0 at a user's first row.
+    gap_s = np.maximum(us - us0[:-1], 0) / 1e6
+    log_gap = np.where(first, 0.0, np.log1p(gap_s)).astype(np.float32)
     sid = pc.binary_join_element_wise(user.cast(pa.string()), pc.cast(pa.array(start_ms), pa.string()),
                                       pc.cast(pa.array(n_sess), pa.string()), ":")
     out = pa.RecordBatch.from_arrays(
         [batch.column(i) for i in range(batch.num_columns) if batch.schema.names[i] != RN]
-        + [sid, pa.array(boundary)],
-        names=[name for name in batch.schema.names if name != RN] + ["session_id", "session_start"])
+        + [sid, pa.array(boundary), pa.array(rn - 1), pa.array(log_gap)],
+        names=[name for name in batch.schema.names if name != RN] + list(OUTPUT_COLUMNS))
     last = n - 1
     nxt = _Carry(user=user[last].as_py(), rn=int(rn[last]), us=int(us[last]), input_session=isid[last].as_py() if isid is not None else None,
                  gap_start=int(gap_start[last + 1]), chunk=int(chunk[last + 1]), chunk_rn=int(chunk_rn[last + 1]),
@@ -136,7 +146,7 @@ def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
 def number_sessions(batches: Iterable[pa.RecordBatch], rules: SessionRules) -> Iterator[pa.RecordBatch]:
     """``batches`` (one partition: users contiguous, each in the canonical order, with
     ``event_us``, :data:`RN` and, when the rules respect them, ``input_session_id``) with
-    ``session_id`` and ``session_start``."""
+    the :data:`OUTPUT_COLUMNS` added and :data:`RN` dropped."""
     carry = None
     for batch in batches:
         if batch.num_rows == 0:

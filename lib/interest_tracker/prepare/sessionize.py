@@ -20,11 +20,15 @@ from pyspark.sql import types as T
 
 from .config import SessionConfig
 from .ordering import user_window, with_event_us
-from .session_arrays import RN, SessionRules, number_sessions
+from .session_arrays import OUTPUT_COLUMNS, RN, SessionRules, number_sessions
+
+ADDED_COLUMNS = OUTPUT_COLUMNS
+"""What :func:`sessionize` adds: session_id, session_start, pos, log_gap."""
 
 
 def sessionize(events: DataFrame, cfg: SessionConfig) -> DataFrame:
-    """Add ``session_id`` ('<user>:<start ms>:<n>') and ``session_start`` (bool) to clean events.
+    """Add ``session_id`` ('<user>:<start ms>:<n>') and ``session_start`` (bool) to clean events,
+    and the look-back sequence features ``pos`` and ``log_gap`` (:mod:`.features`).
 
     One window function (``row_number``, which also makes Spark deliver each user whole and
     in order) and one forward pass in numpy over the sorted batches (:mod:`.session_arrays`),
@@ -36,10 +40,12 @@ def sessionize(events: DataFrame, cfg: SessionConfig) -> DataFrame:
         max_events=int(cfg.max_events),
         respect_input_sessions=bool(cfg.respect_input_sessions),
     )
-    df = with_event_us(events).withColumn(RN, F.row_number().over(user_window()))
+    df = with_event_us(events).drop(*ADDED_COLUMNS).withColumn(RN, F.row_number().over(user_window()))
     schema = T.StructType([f for f in df.schema.fields if f.name != RN]
                           + [T.StructField("session_id", T.StringType(), False),
-                             T.StructField("session_start", T.BooleanType(), False)])
+                             T.StructField("session_start", T.BooleanType(), False),
+                             T.StructField("pos", T.LongType(), False),
+                             T.StructField("log_gap", T.FloatType(), False)])
 
     def number(batches):
         return number_sessions(batches, rules)

@@ -7,7 +7,6 @@ job killed mid-write leaves the previous version readable.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Iterable, Mapping
 
@@ -15,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from . import petastorm_metadata
 from .contracts import load_contract
 # Paths and publish have one implementation, in the layout package; re-exported for callers of ``io``.
 from .layout.hadoop import (  # noqa: F401
@@ -144,8 +144,6 @@ def write_petastorm_splits(df: DataFrame, final_urls: Mapping[str, str], window_
     atomically. Issue 10: one pass over the windows instead of one write per split. A split
     without rows gets an empty dataset, as a write of no rows would.
     """
-    from petastorm.etl.dataset_metadata import materialize_dataset
-
     contract = load_contract("sequences")
     df = (contract.conform(df, keep=(split_col,)).repartition(num_row_groups, "window_id")
           .sortWithinPartitions(split_col, *sort_cols))
@@ -157,10 +155,8 @@ def write_petastorm_splits(df: DataFrame, final_urls: Mapping[str, str], window_
     staged = {split: staging_url(parent, url.rstrip("/").rpartition("/")[2]) for split, url in final_urls.items()}
     together = staging_url(parent, "_splits")
     schema = sequences_unischema(window_length)
-    with contextlib.ExitStack() as metadata:
-        # Each context writes its dataset's petastorm metadata on exit, after the files are in place.
-        for split, staging in staged.items():
-            metadata.enter_context(materialize_dataset(spark, staging, schema, row_group_size_mb=1024))
+    # The context writes each dataset's petastorm metadata on exit, after the files are in place.
+    with petastorm_metadata.materialize_datasets(spark, {url: schema for url in staged.values()}, 1024):
         df.write.mode("overwrite").partitionBy(split_col).option("compression", "snappy").parquet(together)
         for split, staging in staged.items():
             part = join(together, f"{split_col}={split}")

@@ -250,6 +250,8 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
     # the session pass, and stay in its partitions and order; with earlier runs' events, or
     # splits by session (a window per session), the features are computed again over the union.
     precomputed = events is run_events and sc.split_by == "event"
+    log.info("sequence features: %s", "from the session pass (no second shuffle)" if precomputed
+             else "computed again over the history (a window per user)")
     feats = features.with_sequence_features(events, vocab, names, precomputed=precomputed)
     valid_start, test_start = sequences.resolve_cutoffs(events, sc)
     # Not cached: the windows read it once (every split in one pass) and the item stats need

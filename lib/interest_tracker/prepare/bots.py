@@ -27,15 +27,18 @@ def tag_bots(events: DataFrame, cfg: CleaningConfig) -> DataFrame:
     events = with_event_us(events)
     ordered = Window.partitionBy("user_id").orderBy("event_us")
     per_user = Window.partitionBy("user_id")
-    df = events
+    # (rate column, its per-user maximum, frame in µs, threshold, reason); a later rule wins.
+    rules = [(r, m, span, limit, why) for r, m, span, limit, why in (
+        ("_day_rate", "_max_day", _DAY_US, cfg.bot_max_events_per_day, BOT_RATE_DAY),
+        ("_min_rate", "_max_min", _MINUTE_US, cfg.bot_max_events_per_minute, BOT_RATE_MINUTE)) if limit]
+    # Every rate in one select and every maximum in the next: Spark evaluates window functions
+    # of one select and one (partition, order) together, so this is two window operators, not
+    # one per column (each operator buffers every user's rows; issue 10).
+    df = events.select("*", *[F.count(F.when(counted, 1)).over(ordered.rangeBetween(-(span - 1), 0)).alias(r)
+                              for r, _, span, _, _ in rules])
+    df = df.select("*", *[F.max(r).over(per_user).alias(m) for r, m, _, _, _ in rules])
     reason = F.lit(None).cast("string")
-    if cfg.bot_max_events_per_day:
-        day_count = F.count(F.when(counted, 1)).over(ordered.rangeBetween(-(_DAY_US - 1), 0))
-        df = df.withColumn("_day_rate", day_count).withColumn("_max_day", F.max("_day_rate").over(per_user))
-        reason = F.when(F.col("_max_day") > cfg.bot_max_events_per_day, F.lit(BOT_RATE_DAY)).otherwise(reason)
-    if cfg.bot_max_events_per_minute:
-        minute_count = F.count(F.when(counted, 1)).over(ordered.rangeBetween(-(_MINUTE_US - 1), 0))
-        df = df.withColumn("_min_rate", minute_count).withColumn("_max_min", F.max("_min_rate").over(per_user))
-        reason = F.when(F.col("_max_min") > cfg.bot_max_events_per_minute, F.lit(BOT_RATE_MINUTE)).otherwise(reason)
+    for _, m, _, limit, why in rules:
+        reason = F.when(F.col(m) > limit, F.lit(why)).otherwise(reason)
     df = df.withColumn("quarantine_reason", F.when(counted, reason))
-    return df.drop(*[c for c in ("_day_rate", "_max_day", "_min_rate", "_max_min") if c in df.columns])
+    return df.drop(*[c for r, m, _, _, _ in rules for c in (r, m)])

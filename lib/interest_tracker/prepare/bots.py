@@ -28,9 +28,9 @@ def tag_bots(events: DataFrame, cfg: CleaningConfig) -> DataFrame:
     ordered = Window.partitionBy("user_id").orderBy("event_us")
     per_user = Window.partitionBy("user_id")
     # (rate column, its per-user maximum, frame in µs, threshold, reason); a later rule wins.
-    rules = [(r, m, span, limit, why) for r, m, span, limit, why in (
+    rules = [rule for rule in (
         ("_day_rate", "_max_day", _DAY_US, cfg.bot_max_events_per_day, BOT_RATE_DAY),
-        ("_min_rate", "_max_min", _MINUTE_US, cfg.bot_max_events_per_minute, BOT_RATE_MINUTE)) if limit]
+        ("_min_rate", "_max_min", _MINUTE_US, cfg.bot_max_events_per_minute, BOT_RATE_MINUTE)) if rule[3]]
     # Every rate in one select and every maximum in the next: Spark evaluates window functions
     # of one select and one (partition, order) together, so this is two window operators, not
     # one per column (each operator buffers every user's rows; issue 10).

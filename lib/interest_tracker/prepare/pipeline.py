@@ -135,7 +135,7 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     # computed as the events table is written (10M ids were 640 MB of cached strings).
     # Only the cached columns go through the session pass's Python workers.
     to_number = supported.where(F.col("support_reason").isNull()).select(
-        *[c for c in EVENT_CACHE_COLUMNS if c not in sessionize.ADDED_COLUMNS])
+        *[c for c in EVENT_CACHE_COLUMNS if c not in sessionize.OUTPUT_COLUMNS])
     events = (sessionize.sessionize(to_number, cfg.sessions)
               .select(*EVENT_CACHE_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))

@@ -23,10 +23,15 @@ RN = "_rn"
 """Input column: the row's 1-based position in its user's history (``row_number``), which
 lets the builder check that each user arrives whole and in order."""
 
-OUTPUT_COLUMNS = ("session_id", "session_start", "pos", "log_gap")
-"""Added to every row: the session id and whether the row starts its session, and the
-features ``pos`` (0-based position in the user's history, int64) and ``log_gap`` (log1p of
-the seconds since the user's previous event, 0 at the first, float32) of :mod:`.features`."""
+OUTPUT_SCHEMA = pa.schema([pa.field("session_id", pa.string(), nullable=False),
+                           pa.field("session_start", pa.bool_(), nullable=False),
+                           pa.field("pos", pa.int64(), nullable=False),
+                           pa.field("log_gap", pa.float32(), nullable=False)])
+"""Added to every row, the one declaration of their names and types (``sessionize`` derives
+the Spark schema from it): the session id and whether the row starts its session, and the
+features ``pos`` (0-based position in the user's history) and ``log_gap`` (log1p of the
+seconds since the user's previous event, 0 at the first) of :mod:`.features`."""
+OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ def _sessions(batch: pa.RecordBatch, rules: SessionRules, carry: _Carry | None):
                                       pc.cast(pa.array(n_sess), pa.string()), ":")
     out = pa.RecordBatch.from_arrays(
         [batch.column(i) for i in range(batch.num_columns) if batch.schema.names[i] != RN]
-        + [sid, pa.array(boundary), pa.array(rn - 1), pa.array(log_gap)],
+        + [array.cast(field.type) for array, field in
+           zip((sid, pa.array(boundary), pa.array(rn - 1), pa.array(log_gap)), OUTPUT_SCHEMA)],
         names=[name for name in batch.schema.names if name != RN] + list(OUTPUT_COLUMNS))
     last = n - 1
     nxt = _Carry(user=user[last].as_py(), rn=int(rn[last]), us=int(us[last]), input_session=isid[last].as_py() if isid is not None else None,

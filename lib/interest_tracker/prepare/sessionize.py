@@ -17,13 +17,13 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_type
 
 from .config import SessionConfig
 from .ordering import user_window, with_event_us
-from .session_arrays import OUTPUT_COLUMNS, RN, SessionRules, number_sessions
+from .session_arrays import OUTPUT_COLUMNS, OUTPUT_SCHEMA, RN, SessionRules, number_sessions
 
-ADDED_COLUMNS = OUTPUT_COLUMNS
-"""What :func:`sessionize` adds: session_id, session_start, pos, log_gap."""
+__all__ = ["OUTPUT_COLUMNS", "sessionize", "sessions_table"]
 
 
 def sessionize(events: DataFrame, cfg: SessionConfig) -> DataFrame:
@@ -40,12 +40,9 @@ def sessionize(events: DataFrame, cfg: SessionConfig) -> DataFrame:
         max_events=int(cfg.max_events),
         respect_input_sessions=bool(cfg.respect_input_sessions),
     )
-    df = with_event_us(events).drop(*ADDED_COLUMNS).withColumn(RN, F.row_number().over(user_window()))
+    df = with_event_us(events).drop(*OUTPUT_COLUMNS).withColumn(RN, F.row_number().over(user_window()))
     schema = T.StructType([f for f in df.schema.fields if f.name != RN]
-                          + [T.StructField("session_id", T.StringType(), False),
-                             T.StructField("session_start", T.BooleanType(), False),
-                             T.StructField("pos", T.LongType(), False),
-                             T.StructField("log_gap", T.FloatType(), False)])
+                          + [T.StructField(f.name, from_arrow_type(f.type), f.nullable) for f in OUTPUT_SCHEMA])
 
     def number(batches):
         return number_sessions(batches, rules)

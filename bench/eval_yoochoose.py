@@ -193,7 +193,8 @@ def run(stage: str, out: Path, overrides: list[str], prepare_overrides: list[str
         return {"stage": stage, "dataset": str(seq), "dataset_targets": info["targets"]}
     if score_artifact:
         return rescore(seq, score_artifact, "valid" if stage == "tune" else "test", info["eval_stride"])
-    version = f"{stage}-{time.strftime('%H%M%S')}"
+    # The pid too: two tuning runs started in the same second must not share a version (and its checkpoints).
+    version = f"{stage}-{time.strftime('%H%M%S')}-{os.getpid()}"
     sets = [f"dataset={seq}", f"artifact_root={out / 'artifacts'}", f"model_version={version}", "resume=false"]
     if stage == "tune":
         sets.append("evaluate_test=false")  # the test split is scored only by the final stage

@@ -44,6 +44,14 @@ if [ -n "$wheel" ]; then
 else
   log "no horovod wheel in $cache: run scripts/build_horovod.sh first if you train on this cluster"
 fi
+# Every executor unpacks the archive before its first task, and in client mode the driver
+# unpacks it too, once per application: test binaries and C++ headers (torch's and pandas'
+# test suites, torch's headers for building extensions, torch's C++ test programs; about a
+# fifth of the venv) are never imported at run time, so they are left out.
+# torch_shm_manager stays: torch's multiprocessing uses it for shared memory.
+find "$env_dir"/lib/python3.*/site-packages/torch/bin -mindepth 1 ! -name torch_shm_manager -delete
+rm -rf "$env_dir"/lib/python3.*/site-packages/torch/test "$env_dir"/lib/python3.*/site-packages/torch/include \
+       "$env_dir"/lib/python3.*/site-packages/pandas/tests
 log "packing the venv (venv-pack)"
 PYTHONPATH="$tools" "$env_dir/bin/python" -m venv_pack -p "$env_dir" -o "$out/interest-tracker-env.tar.gz" --force
 log "zipping the interest_tracker package (with schemas/ inside it, as the wheel lays them out)"

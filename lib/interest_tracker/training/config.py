@@ -83,7 +83,7 @@ class TrainConfig:
     """``adagrad`` is GRU4Rec's Adagrad with ``momentum`` (training/optim.py); ``sgd`` uses momentum 0.9."""
     momentum: float = 0.0
     """``adagrad`` only: momentum on the Adagrad step (0 = plain Adagrad)."""
-    learning_rate: float = 0.002
+    learning_rate: float = 0.001
     """Per-worker base rate; multiplied by the number of workers when ``scale_lr``."""
     scale_lr: bool = True
     warmup_steps: int = 0
@@ -92,7 +92,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     batch_size: int = 32
     """Windows per step per rank."""
-    epochs: int = 10
+    epochs: int = 15
     steps_per_epoch: int = 0
     """Fixed steps per epoch on every rank; 0 = ceil(train rows / (batch_size * ranks))."""
     seed: int = 42

@@ -21,7 +21,8 @@ Order (the tests share one cluster and build on each other):
    same raw logs in local mode, in this process, while the environment is being packed);
 2. stage 2 (train_model) with Horovod, 2 ranks, one per worker, on that run's sequences;
 3. stage 3 (score_users) writes the warehouse tables;
-4. the pipeline report, submitted to the cluster too.
+4. the pipeline report, submitted to the cluster too, with no environment shipped: its
+   executors run only Spark SQL (deploy.NO_EXECUTOR_PYTHON), and are given no Python at all.
 
 Where the time goes (2 cores): packing the environment (minutes, single-threaded: pip and
 gzip), then one spark-submit per stage (JVMs, executors unpacking the archive). The
@@ -260,7 +261,8 @@ def packed_env(pack_job) -> Path:
 def submit(cluster, workspace, packed_env):
     """``submit(name, job, config_dict, during=None)`` -> Run; ``during(proc, log_path)`` runs while it does."""
 
-    def _submit(name: str, job: str, config: dict, during=None, extra_conf: dict | None = None) -> Run:
+    def _submit(name: str, job: str, config: dict, during=None, extra_conf: dict | None = None,
+                extra_env: dict | None = None) -> Run:
         cfg_path = workspace / f"{name}.json"
         cfg_path.write_text(json.dumps(config, indent=2))
         events_dir = workspace / "events" / name
@@ -276,7 +278,7 @@ def submit(cluster, workspace, packed_env):
         log_path = workspace / f"{name}.log"
         log.info("%s: %s", name, shell_join(argv))
         t0 = time.monotonic()
-        env = {**cluster.env(), "HOROVOD_GLOO_IFACE": "lo", "SPARK_LOG_LEVEL": "INFO"}
+        env = {**cluster.env(), "HOROVOD_GLOO_IFACE": "lo", "SPARK_LOG_LEVEL": "INFO", **(extra_env or {})}
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workspace,
                                     start_new_session=True)
@@ -510,11 +512,21 @@ def test_score_writes_the_warehouse_tables(score_run, cluster, workspace, spark)
     assert per_user.where((F.col("n") != 5) | (F.col("lo") != 1) | (F.col("hi") != 5)).count() == 0
 
 
-def test_report_job_on_the_cluster(submit, score_run, workspace):
+def test_report_job_on_the_cluster(submit, score_run, cluster, workspace):
+    """The report ships no environment (its executors run only Spark SQL; deploy.NO_EXECUTOR_PYTHON),
+    and its executors are given a Python that does not exist: a Python task there would fail the job."""
     cfg = {"events_root": f"file://{workspace}/out-killed", "artifact_root": str(workspace / "artifacts"),
            "warehouse_root": f"file://{workspace}/warehouse", "report_dir": str(workspace / "report"),
            "allow_missing": False}
-    submit("report", "pipeline_report", cfg)
+    run = submit("report", "pipeline_report", cfg, extra_env={"PYSPARK_PYTHON": "/nonexistent/bin/python"})
+    conf = dict(run.argv[i + 1].split("=", 1) for i, a in enumerate(run.argv) if a == "--conf")
+    assert "--archives" not in run.argv and "spark.pyspark.python" not in conf
+    assert conf["spark.pyspark.driver.python"] == sys.executable
+    app_id = next(e["App ID"] for e in run.events() if e["Event"] == "SparkListenerApplicationStart")
+    executor_dirs = [p for d in cluster.daemons if d.work_dir is not None for p in d.work_dir.glob(f"{app_id}/*")]
+    assert executor_dirs, f"no executor of {app_id} ran on the workers"
+    assert not [p for p in executor_dirs if (p / "environment").exists()]
+    assert tasks_by_executor(run.events()), "the report ran no task on the executors"
     page = ReportPages(str(workspace / "report")).page(RUN)
     summary = json.loads((page.parent / "summary.json").read_text())
     assert summary["missing"] == {}

@@ -20,6 +20,7 @@ from interest_tracker.config import ConfigError
 from interest_tracker.deploy import (
     AIRFLOW_RUN_DATE,
     JOBS,
+    NO_EXECUTOR_PYTHON,
     PIPELINE,
     SubmitError,
     build_submit_command,
@@ -98,6 +99,32 @@ def test_yarn_client_ships_packed_env_and_code(config_file):
     assert c["spark.dynamicAllocation.enabled"] == "false"
     assert c["spark.task.cpus"] == c["spark.executor.cores"]
     assert "spark.executor.resource.gpu.amount" not in c
+
+
+def test_the_report_ships_no_environment_in_client_mode(config_file):
+    """Its executors run only Spark SQL: no archive to unpack on the driver and on every executor."""
+    assert NO_EXECUTOR_PYTHON == {"pipeline_report"}
+    for master in ("yarn", "spark://h:7077"):
+        argv = build_submit_command("pipeline_report", master, "2026-11-28", f"file://{config_file}",
+                                    env_archive="hdfs:///apps/it/env.tar.gz", driver_python="/usr/bin/python3.11")
+        c = conf_of(argv)
+        assert "--archives" not in argv and "spark.pyspark.python" not in c
+        assert c["spark.pyspark.driver.python"] == "/usr/bin/python3.11"
+    # A provisioned interpreter stays the driver's; without one the driver must be named.
+    argv = build_submit_command("pipeline_report", "spark://h:7077", "2026-11-28", f"file://{config_file}",
+                                executor_python="/opt/venv/bin/python")
+    c = conf_of(argv)
+    assert "spark.pyspark.python" not in c and c["spark.pyspark.driver.python"] == "/opt/venv/bin/python"
+    argv = build_submit_command("pipeline_report", "yarn", "2026-11-28", f"file://{config_file}")
+    assert "--archives" not in argv and "spark.pyspark.driver.python" not in conf_of(argv)
+    with pytest.raises(ConfigError, match="needs driver_python"):
+        build_submit_command("pipeline_report", "yarn", "2026-11-28", f"file://{config_file}",
+                             env_archive="hdfs:///apps/it/env.tar.gz")
+    # In cluster mode the driver itself runs on the cluster, from the archive.
+    argv = build_submit_command("pipeline_report", "yarn", "2026-11-28", "hdfs:///conf/report.json",
+                                deploy_mode="cluster", env_archive="hdfs:///it/env.tgz", app_root="hdfs:///apps/it")
+    assert flag(argv, "--archives") == "hdfs:///it/env.tgz#environment"
+    assert conf_of(argv)["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
 
 
 def test_yarn_cluster_mode_ships_the_config(config_file):

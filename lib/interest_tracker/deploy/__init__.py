@@ -7,6 +7,7 @@ developer's shell is the command the scheduler runs.
 from .submit import (
     AIRFLOW_RUN_DATE,
     JOBS,
+    NO_EXECUTOR_PYTHON,
     PIPELINE,
     SubmitError,
     build_submit_command,
@@ -16,4 +17,4 @@ from .submit import (
     shell_join,
 )
 
-__all__ = ["AIRFLOW_RUN_DATE", "JOBS", "PIPELINE", "SubmitError", "build_submit_command", "non_url_paths", "pipeline_commands", "read_properties", "shell_join"]
+__all__ = ["AIRFLOW_RUN_DATE", "JOBS", "NO_EXECUTOR_PYTHON", "PIPELINE", "SubmitError", "build_submit_command", "non_url_paths", "pipeline_commands", "read_properties", "shell_join"]

@@ -70,6 +70,27 @@ def test_runs_report_what_they_did(world):
     assert (r2_full.mode, r2_full.users, r2_full.users_encoded) == ("full", 40, 40)
 
 
+def test_runs_leave_the_sessions_arrow_batch_size_as_they_found_it(spark, world):
+    """executor.arrow_batch_size (16 here) holds for the run only: after the three runs of
+    ``world`` the session's value is unset again, and an explicit value survives the helper."""
+    from interest_tracker.scoring.pipeline import ARROW_BATCH_CONF
+    from interest_tracker.spark import session_conf
+
+    assert world["inc"].executor.arrow_batch_size == 16
+    assert spark.conf.get(ARROW_BATCH_CONF, None) is None
+    spark.conf.set(ARROW_BATCH_CONF, "777")
+    try:
+        with session_conf(spark, {ARROW_BATCH_CONF: "16", "spark.sql.session.timeZone": None}):
+            assert spark.conf.get(ARROW_BATCH_CONF) == "16"
+        assert spark.conf.get(ARROW_BATCH_CONF) == "777"
+        with pytest.raises(RuntimeError), session_conf(spark, {ARROW_BATCH_CONF: "8"}):
+            raise RuntimeError("a failed run")
+        assert spark.conf.get(ARROW_BATCH_CONF) == "777"
+    finally:
+        spark.conf.unset(ARROW_BATCH_CONF)
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
 def test_each_table_schema_equals_its_contract(spark, world):
     for name in TABLES:
         contract = load_contract(name)

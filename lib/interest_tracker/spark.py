@@ -8,10 +8,11 @@ or ``cluster/*.properties``, and are only defaulted here for local mode.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from typing import Mapping
+from typing import Iterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +103,25 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     spark.sparkContext.setLogLevel(spark_log_level(spark.sparkContext.getConf().get("spark.log.level", None)))
     log.info("spark session %s master=%s", spark.sparkContext.applicationId, spark.sparkContext.master)
     return spark
+
+
+@contextlib.contextmanager
+def session_conf(spark, settings: Mapping[str, str | None]) -> Iterator[None]:
+    """Set runtime SQL confs for one block and put back what was there before.
+
+    Why: a session outlives one job in the tests, in notebooks and in the bench scripts that
+    chain the stages. A job that tunes a conf for its own work (scoring's Arrow batch size)
+    must not hand it to whatever runs next: a 16-row batch left behind made a later
+    one-user sessionization in the same session ten times slower. ``None`` leaves a key as is.
+    """
+    previous = {k: spark.conf.get(k, None) for k, v in settings.items() if v is not None}
+    for k in previous:
+        spark.conf.set(k, settings[k])
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)

@@ -25,6 +25,7 @@ from .. import io
 from . import state as st
 from . import tables as tb
 from ..layout.warehouse import Warehouse
+from ..spark import session_conf
 from .artifact import VOCAB_SCHEMA, Artifact, load_artifact
 from .blend import resolve_scorer
 from .config import ScoringConfig
@@ -116,9 +117,18 @@ def _carried_recommendations(unchanged: DataFrame, previous_recs: DataFrame) -> 
         "events_used", "last_event_time")
 
 
+#: Rows per Arrow batch sent to the scoring UDF (``executor.arrow_batch_size``).
+ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
 def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> RunResult:
-    if cfg.executor.arrow_batch_size is not None:
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.executor.arrow_batch_size))
+    """Score ``run_date``; ``executor.arrow_batch_size`` holds for this run only (the session may go on)."""
+    batch = cfg.executor.arrow_batch_size
+    with session_conf(spark, {ARROW_BATCH_CONF: None if batch is None else str(batch)}):
+        return _score_run(spark, cfg, run_date)
+
+
+def _score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> RunResult:
     art = load_artifact(spark, cfg.artifact_root, cfg.model_version)
     warehouse = Warehouse(cfg.warehouse_root)
     warehouse.recover(spark)  # a run killed while publishing is rolled back before anything reads the tables

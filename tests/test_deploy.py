@@ -110,7 +110,8 @@ def test_the_report_ships_no_environment_in_client_mode(config_file):
         c = conf_of(argv)
         assert "--archives" not in argv and "spark.pyspark.python" not in c
         assert c["spark.pyspark.driver.python"] == "/usr/bin/python3.11"
-    # A provisioned interpreter stays the driver's; without one the driver must be named.
+    # A provisioned interpreter stays the driver's; nothing to ship needs nothing; an archive
+    # without the driver's interpreter is refused as for every client-mode job.
     argv = build_submit_command("pipeline_report", "spark://h:7077", "2026-11-28", f"file://{config_file}",
                                 executor_python="/opt/venv/bin/python")
     c = conf_of(argv)

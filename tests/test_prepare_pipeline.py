@@ -130,6 +130,7 @@ def test_csv_and_parquet_inputs_reconcile(spark, tmp_path, fmt):
 
 
 def test_vocabulary_is_stable_across_runs_with_new_items(spark, tmp_path):
+    spark.catalog.clearCache()  # below: the three runs leave nothing cached in the session
     clean_cfg = InjectionConfig()
     out = str(tmp_path / "out")
     # day 1: users of seed 1 over a small catalogue; day 2: a larger catalogue brings new items
@@ -156,6 +157,9 @@ def test_vocabulary_is_stable_across_runs_with_new_items(spark, tmp_path):
     rep2 = run_prepare(spark, _prepare_cfg(str(tmp_path / "raw2"), "jsonl", out), RUN_DATE)
     assert rep2["sequences"]["vocab_version"] == 2
     assert Stage1Layout(out).latest_vocabulary_version(spark) == 2
+    # A session outlives one run (tests, notebooks, chained bench scripts): every frame a
+    # run caches (the parsed input, the events, the vocabulary and its new rows) is dropped.
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
 
 
 def test_failed_publish_keeps_previous_partition(spark, tmp_path):

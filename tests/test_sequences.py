@@ -25,8 +25,8 @@ def _split_features(spark, rows, valid_start, test_start, split_by="event"):
 def test_features_match_definition(spark):
     rows = [("u", "a", T0), ("u", "b", T0 + 99, "click"), ("u", "a", T0 + 99 + 3600)]
     ev = sessionize(clean_events_df(spark, rows), SessionConfig())
-    vocab, n_new = extend_vocabulary(ev, None, 1)
-    assert n_new == 2
+    vocab, added = extend_vocabulary(ev, None, 1)
+    assert added.count() == 2
     idx = {r.item_id: r.item_index for r in vocab.collect()}
     assert idx == {"a": 2, "b": 3}  # 0 = pad, 1 = unknown; ordered by first_seen
     f = features.with_sequence_features(ev, vocab.where("item_id = 'a'"), ["view", "click"]).orderBy("pos").collect()

@@ -231,7 +231,9 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
     """Vocabulary (append-only) + per-split Petastorm datasets + item_stats + dataset_info.json, all staged."""
     sc = cfg.sequences
     previous, version = latest_vocabulary(spark, layout)
-    vocab, n_new = vocabulary.extend_vocabulary(run_events, previous, version + 1)
+    vocab, added = vocabulary.extend_vocabulary(run_events, previous, version + 1)
+    added = added.persist()  # small (one row per new item): counted, then written from this cache
+    n_new = added.count()
     if n_new or previous is None:
         version += 1
         vocab_dir = run.directory(layout.vocabulary_version(version))
@@ -240,6 +242,7 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
         vocab = hadoop.read_table(spark, vocab_dir, "vocabulary")
     vocab = vocab.persist()
     vocab_size = int(vocab.agg(F.max("item_index")).first()[0]) + 1
+    added.unpersist()  # the vocabulary is cached (or read back) now
     log.info("vocabulary version %d: %d indexes (%d new items)", version, vocab_size, n_new)
     clock = clock or report.PhaseClock()
     clock.lap("vocabulary")

@@ -16,11 +16,13 @@ UNKNOWN_INDEX = 1
 FIRST_ITEM_INDEX = 2
 
 
-def extend_vocabulary(events: DataFrame, previous: DataFrame | None, version: int) -> tuple[DataFrame, int]:
-    """Return (vocabulary, number of new items) after appending the items ``events`` adds.
+def extend_vocabulary(events: DataFrame, previous: DataFrame | None, version: int) -> tuple[DataFrame, DataFrame]:
+    """Return (vocabulary, the rows it adds) after appending the items ``events`` adds.
 
     ``previous`` is the latest vocabulary (or None on the first run); ``version`` is the
-    version number new rows are stamped with.
+    version number new rows are stamped with. The added rows come back on their own so the
+    caller, which owns I/O and caching, can count them and write the vocabulary from one
+    cache and drop that cache when it is done (the run's events are read once for both).
     """
     seen = events.groupBy("item_id").agg(F.min("event_time").alias("first_seen"))
     if previous is None:
@@ -36,7 +38,6 @@ def extend_vocabulary(events: DataFrame, previous: DataFrame | None, version: in
         (F.row_number().over(order) + F.lit(base)).cast("int").alias("item_index"),
         "first_seen",
         F.lit(version).cast("int").alias("vocab_version"),
-    ).persist()  # small (one row per new item); counted here and written by the caller from the cache
-    n_new = added.count()
+    )
     vocab = added if previous is None else previous.unionByName(added)
-    return vocab, n_new
+    return vocab, added

@@ -52,7 +52,7 @@ PIPELINE: tuple[str, ...] = ("prepare_events", "train_model", "score_users")
 #: Jobs whose executors run no Python: Spark SQL reads and aggregations only, the Python
 #: (plotting) runs on the driver. In client mode they ship no environment: ``--archives`` is
 #: unpacked by the driver too, once per application, and by every executor before its first
-#: task (about 20 s each for the 335 MB archive on a 2-core node), all for nothing here.
+#: task (20-35 s each for the 335 MB archive on a 2-core node), all for nothing here.
 #: tests/test_cluster_standalone.py runs the report with executors that have no Python at all.
 NO_EXECUTOR_PYTHON: frozenset[str] = frozenset({"pipeline_report"})
 
@@ -291,7 +291,6 @@ def build_submit_command(
         # The provisioned interpreter was also the driver's (spark.pyspark.python); keep it there.
         driver_python = driver_python or executor_python
         env_archive = executor_python = None
-        shipping = [name for name in shipping if name == "image"]
     if kind != "local" and not shipping and executors_need_python:
         raise SubmitError(
             f"master {master!r} needs the Python environment on the executors: pass env_archive= "

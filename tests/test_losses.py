@@ -48,6 +48,29 @@ def test_sampled_softmax_matches_hand_computation():
     assert torch.allclose(got, torch.stack(losses).mean(), atol=1e-5)
 
 
+def test_sampled_softmax_in_batch_corrects_by_the_mixtures_expected_count():
+    # Candidates = the batch's 3 targets (3 draws from the unigram distribution) + 2 draws from
+    # q: each copy of item j loses log(3 * unigram(j) + 2 * q(j)), the positive too.
+    torch.manual_seed(2)
+    v, E, b = torch.randn(3, 3), torch.randn(6, 3), torch.randn(6)
+    t = torch.tensor([2, 3, 2])
+    s = NegativeSampler(torch.tensor([0, 0, 30, 10, 10, 50]), alpha=0.5)
+    got = sampled_softmax_loss(v, t, E, b, s, num_negatives=2, in_batch=True,
+                               generator=torch.Generator().manual_seed(5))
+    neg = s.sample(2, torch.Generator().manual_seed(5))
+    counts = torch.tensor([0.0, 0.0, 30, 10, 10, 50])
+    unigram = counts / counts.sum()
+    q = counts.sqrt() / counts.sqrt().sum()
+    log_e = lambda j: math.log(3 * float(unigram[j]) + 2 * float(q[j]))  # noqa: E731
+    losses = []
+    for i in range(3):
+        logit = lambda j: v[i] @ E[j] + b[j] - log_e(j)  # noqa: E731
+        pos = logit(t[i])
+        negs = [logit(j) for j in torch.cat([t, neg]) if j != t[i]]
+        losses.append(-(pos - torch.logsumexp(torch.stack([pos, *negs]), 0)))
+    assert torch.allclose(got, torch.stack(losses).mean(), atol=1e-5)
+
+
 def test_sampled_softmax_masks_accidental_hits_in_batch():
     # Both points have the same target: the other's copy must not count as a negative.
     v, E, b = torch.ones(2, 2), torch.eye(4, 2), torch.zeros(4)

@@ -14,8 +14,6 @@ negative scores keeps them from drifting up.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -34,8 +32,9 @@ def full_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vectors
 class NegativeSampler:
     """Draws negatives with probability ``count ** alpha`` (item_stats' train counts).
 
-    Reserved indexes (padding, unknown) get probability 0. ``log_q`` is the log of each
-    item's per-draw probability, used for the logQ correction.
+    Reserved indexes (padding, unknown) get probability 0. ``probs`` (per draw) and
+    ``unigram`` (each item's share of the train targets, what in-batch negatives are drawn
+    from) give the sampled softmax its logQ correction.
     """
 
     def __init__(self, train_counts: torch.Tensor, alpha: float = 0.75):
@@ -50,12 +49,11 @@ class NegativeSampler:
             weights[PAD_INDEX] = 0
             weights[UNKNOWN_INDEX] = 0
         self.probs = (weights / weights.sum()).float()
-        self.log_q = torch.log(self.probs.clamp(min=1e-12))
-        # Unigram probability of being a batch target: the in-batch candidates' log Q.
+        # Unigram probability of being a batch target: the in-batch candidates' sampler.
         uni = counts.clamp(min=1e-3)
         uni[PAD_INDEX] = 1e-3
         uni[UNKNOWN_INDEX] = 1e-3
-        self.log_unigram = torch.log((uni / uni.sum()).float())
+        self.unigram = (uni / uni.sum()).float()
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.multinomial(self.probs, n, replacement=True, generator=generator)
@@ -71,23 +69,20 @@ def sampled_softmax_loss(vectors: torch.Tensor, targets: torch.Tensor, item_vect
     """
     device = vectors.device
     negatives = sampler.sample(num_negatives, generator).to(device)
-    log_q = sampler.log_q.to(device)
-    log_unigram = sampler.log_unigram.to(device)
-    log_k = math.log(num_negatives)
-    # logQ correction: subtract the log of how likely each candidate was to be drawn. Sampled
-    # negatives were drawn num_negatives times from q; batch targets appear with their
-    # unigram frequency. The positive is corrected like the candidate set it belongs to.
-    pos_logit = (vectors * item_vectors[targets]).sum(-1) + item_bias[targets]
+    # logQ correction: every candidate and the positive lose the log of how many times the
+    # item is expected among the candidates, so that the copies of an item sum to its logit.
+    # Sampled negatives are num_negatives draws from q; with in-batch negatives the batch's
+    # points' targets are as many draws from the unigram distribution, so the candidate set is
+    # a sample from the mixture and its expected count is the sum of both. (Until 2026-12-02
+    # the in-batch candidates were corrected by the unigram probability alone, without the
+    # number of points: they outweighed the sampled negatives about points-fold.)
+    expected = num_negatives * sampler.probs.to(device)
     if in_batch:
-        pos_logit = pos_logit - log_unigram[targets]
-        cand_parts = [targets, negatives]
-        logq_parts = [log_unigram[targets], log_q[negatives] + log_k]
-    else:
-        pos_logit = pos_logit - (log_q[targets] + log_k)
-        cand_parts = [negatives]
-        logq_parts = [log_q[negatives] + log_k]
-    candidates = torch.cat(cand_parts)
-    cand_logits = vectors @ item_vectors[candidates].T + item_bias[candidates] - torch.cat(logq_parts)
+        expected = expected + targets.numel() * sampler.unigram.to(device)
+    log_e = torch.log(expected.clamp(min=1e-12))
+    candidates = torch.cat([targets, negatives]) if in_batch else negatives
+    pos_logit = (vectors * item_vectors[targets]).sum(-1) + item_bias[targets] - log_e[targets]
+    cand_logits = vectors @ item_vectors[candidates].T + item_bias[candidates] - log_e[candidates]
     hits = candidates.unsqueeze(0) == targets.unsqueeze(1)
     cand_logits = cand_logits.masked_fill(hits, float("-inf"))
     logits = torch.cat([pos_logit.unsqueeze(1), cand_logits], dim=1)

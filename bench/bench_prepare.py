@@ -33,28 +33,35 @@ log = logging.getLogger("bench_prepare")
 
 
 class PeakRSS:
-    """Samples the RSS of this process and all its children (the Spark JVM, Python workers)."""
+    """Samples the RSS of this process and all its children (the Spark JVM, Python workers).
+
+    ``peak`` is the largest total; ``parts`` the largest of each kind (this driver process,
+    the JVM, the Python workers together), so that a high total says which of them grew."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.interval, self.peak, self.parts, self._stop = interval, 0, {}, threading.Event()
 
-    def _total(self) -> int:
+    def _sample(self) -> dict[str, int]:
         me = psutil.Process(os.getpid())
-        total = me.memory_info().rss
+        parts = {"driver_python": me.memory_info().rss, "jvm": 0, "python_workers": 0}
         for child in me.children(recursive=True):
             try:
-                total += child.memory_info().rss
+                kind = "jvm" if "java" in child.name() else "python_workers"
+                parts[kind] += child.memory_info().rss
             except psutil.Error:
                 pass
-        return total
+        return parts
 
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._total())
+            parts = self._sample()
+            self.peak = max(self.peak, sum(parts.values()))
+            for kind, rss in parts.items():
+                self.parts[kind] = max(self.parts.get(kind, 0), rss)
             time.sleep(self.interval)
 
     def __enter__(self):
-        self.peak = 0
+        self.peak, self.parts = 0, {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -154,6 +161,7 @@ def main(argv=None) -> int:
         report = run_prepare(spark, cfg, dt.date(2026, 11, 28))
         results["full_s"] = time.time() - t
     results["full_peak_rss_gb"] = mem.peak / 2**30
+    results["full_peak_rss_gb_by_process"] = {k: round(v / 2**30, 2) for k, v in mem.parts.items()}
     results.update(
         events=n,
         full_events_per_s=n / results["full_s"],

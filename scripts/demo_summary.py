@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from interest_tracker.layout import Stage1Layout, fs
+from interest_tracker.layout.artifact import ArtifactStore
 from interest_tracker.layout.report import ReportPages
 from interest_tracker.layout.warehouse import Warehouse
 
@@ -34,6 +35,22 @@ def _stage1_line(root: Path, day: str) -> str:
     quarantined = sum(c.get("quarantined", {}).values())
     return (f"{day}: {c['input_rows']:,} raw rows = {c['clean']:,} clean + {rejected:,} rejected + {dup:,} duplicates "
             f"+ {quarantined:,} quarantined (bots); {'reconciled' if rep.get('reconciled') else 'NOT RECONCILED'}")
+
+
+def _scorer_line(root: Path) -> str:
+    """What the tables were scored with: the training job's choice between the model, a blend
+    with the rules and the rules alone, on validation (``scorer = auto``)."""
+    store = ArtifactStore(str(root / "artifacts"))
+    version = store.resolve()
+    sel = store.metrics(version)["selection"]
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in sel.get("valid", {}).items())
+    weights, b = "", sel["blend"]
+    if sel["choice"] == "blend" and b.get("model_power"):  # the product form: rules x P_model ** power
+        weights = f" (transitions {b['transitions']:g} + recent {b['recent']:g}, times the model ** {b['model_power']:g})"
+    elif sel["choice"] == "blend":
+        weights = f" (model {b['model']:g} + transitions {b['transitions']:g} + recent {b['recent']:g})"
+    return (f"model {version}: the tables publish the {sel['choice']}{weights}, the best on validation "
+            f"({sel['metric']}: {scores})")
 
 
 def _parquet(root: Path, table: str, day: str) -> str:
@@ -80,6 +97,8 @@ def main(out: str, day1: str, day2: str) -> None:
     log.info("scoring: %s scored %d users; %s scored %d users, %d of them with a day-1 vector "
              "(mean cosine to it %.3f), top recommended category changed for %d", day1, users1, day2, s[0], s[1],
              s[2] or float("nan"), s[3] or 0)
+
+    log.info("%s", _scorer_line(root))
 
     # Ground truth: users whose (last) interest switch happened on DAY2, and whether the
     # model's top recommended category moved to the new interest.

@@ -224,15 +224,30 @@ def _chunks(model, priors: Priors, batches: list, pt, exclude_inputs: bool = Fal
 
 
 def _ranks(w: BlendWeights, gaps, targets, excluded, p_model, p_trans, recent, tb, logp_model=None):
+    """The targets' ranks under blend ``w``: the scores of ``scoring.blend`` for one chunk,
+    built in place in one buffer. The grid scores every chunk some 150 times, and
+    building each score from fresh temporaries took most of the training job's selection
+    (34 of 54 s in the demo's); the sums are the same up to the order of floating-point
+    additions."""
     import torch
 
-    trust = torch.as_tensor(np.array(np.broadcast_to(w.trust(gaps), (len(targets),)), dtype=np.float64)).view(-1, 1)
+    trust = w.trust(gaps)  # 1.0, or one value per point when a half-life is set
+    if np.ndim(trust):
+        trust = torch.as_tensor(np.asarray(trust, dtype=np.float64)).view(-1, 1)
     if w.product:
-        rules = w.transitions * p_trans + w.recent * recent
-        sc = torch.log(rules + PRODUCT_FLOOR) + (w.model_power * trust) * logp_model + tb
+        sc = torch.mul(p_trans, w.transitions).add_(w.recent * recent + PRODUCT_FLOOR).log_()
+        if isinstance(trust, float):
+            sc.add_(logp_model, alpha=w.model_power * trust)
+        else:
+            sc.addcmul_(logp_model, w.model_power * trust)
     else:
-        sc = (w.model * trust) * p_model + w.transitions * p_trans + (w.recent + w.model * (1 - trust)) * recent + tb
-    sc = torch.where(excluded, torch.full_like(sc, float("-inf")), sc)
+        sc = torch.mul(p_model, w.model * trust)
+        sc.add_(p_trans, alpha=w.transitions)
+        if isinstance(trust, float):
+            sc.add_((w.recent + w.model * (1 - trust)) * recent)
+        else:
+            sc.addcmul_(w.recent + w.model * (1 - trust), recent.view(1, -1))
+    sc.add_(tb).masked_fill_(excluded, float("-inf"))
     return ranks_of_targets(sc, targets)
 
 

@@ -412,3 +412,44 @@ def test_return_points_are_judged_without_the_window_items():
                          min_gap_s=24 * 3600.0)[2]
     # rule alone, 11 excluded: 10 (.27) > 9 (.26) > 8 (.20): targets 8, 9, 10 rank 3, 2, 1
     assert rec["objective"] == "returns" and rec["recent_sources"]["decay_30d"] == pytest.approx((1 / 3 + 1 / 2 + 1) / 3)
+
+
+@pytest.mark.parametrize("weights", [BlendWeights(0.5, 0.3, 0.2), BlendWeights(0.25, 0.375, 0.375, 1.0, 1.0),
+                                     BlendWeights(0.0, 0.4, 0.6, model_power=0.5),
+                                     BlendWeights(0.0, 0.5, 0.5, 1.0, 7.0, model_power=2.0)])
+def test_selection_ranks_the_targets_as_the_dense_blend_does(weights):
+    """The grid search's in-place scores (``selection._ranks``) rank every target where the
+    blend written out in numpy does: trust from each point's gap, excluded items last."""
+    from interest_tracker.evaluation.metrics import MISS
+    from interest_tracker.evaluation.selection import _ranks
+
+    rng = np.random.default_rng(4)
+    n, items = 64, 40
+    logits = rng.normal(size=(n, items)) * 2
+    logits[:, :2] = -np.inf
+    logits[3, 5:9] = -np.inf
+    p_model = np.exp(logits - logits.max(1, keepdims=True))
+    p_model /= p_model.sum(1, keepdims=True)
+    p_trans = rng.dirichlet(np.ones(items), size=n) * (rng.random((n, items)) < 0.5)
+    recent = rng.dirichlet(np.ones(items))
+    tb = 1e-13 * rng.permutation(items) / items
+    gaps = rng.exponential(5 * 86400.0, n)
+    gaps[::9] = np.nan
+    targets = rng.integers(2, items, n)
+    targets[3] = 6  # an excluded target: rank MISS
+    trust = np.broadcast_to(weights.trust(gaps), (n,))[:, None]
+    rules = weights.transitions * p_trans + weights.recent * recent
+    with np.errstate(divide="ignore"):
+        if weights.product:
+            dense = np.log(rules + PRODUCT_FLOOR) + weights.model_power * trust * np.log(p_model) + tb
+        else:
+            dense = weights.model * trust * p_model + rules + weights.model * (1 - trust) * recent + tb
+    dense[~np.isfinite(logits)] = -np.inf
+    want = (dense > dense[np.arange(n), targets][:, None]).sum(1) + 1
+    want[~np.isfinite(dense[np.arange(n), targets])] = MISS
+    t = {k: torch.as_tensor(v) for k, v in dict(p_model=p_model, p_trans=p_trans, recent=recent, tb=tb).items()}
+    with np.errstate(divide="ignore"):
+        logp = torch.as_tensor(np.log(p_model))
+    got = _ranks(weights, gaps, torch.as_tensor(targets), torch.as_tensor(~np.isfinite(logits)), t["p_model"],
+                 t["p_trans"], t["recent"], t["tb"], logp)
+    assert np.array_equal(got, want) and got[3] == MISS

@@ -43,7 +43,7 @@ def _scorer_line(root: Path) -> str:
     store = ArtifactStore(str(root / "artifacts"))
     version = store.resolve()
     sel = store.metrics(version)["selection"]
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in sel.get("valid", {}).items())
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in (sel.get("valid") or {}).items()) or "no validation split"
     weights, b = "", sel["blend"]
     if sel["choice"] == "blend" and b.get("model_power"):  # the product form: rules x P_model ** power
         weights = f" (transitions {b['transitions']:g} + recent {b['recent']:g}, times the model ** {b['model_power']:g})"

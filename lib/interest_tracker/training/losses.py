@@ -5,8 +5,9 @@ logits fit in memory (tens of thousands of items). ``sampled_softmax_loss`` scor
 each point against its own target, the other targets of the batch (in-batch
 negatives) and a shared set of popularity-sampled negatives, with the logQ correction
 (subtract the log of each candidate's expected count in that candidate set) so that it
-estimates the full softmax and popular items are not pushed down for being drawn often. Its memory is ``points x (points + negatives)``,
-independent of the catalog, which is what lets a 1M-item catalog train.
+estimates the full softmax and popular items are not pushed down for being drawn often.
+Its memory is ``points x (points + negatives)``, independent of the catalog, which is
+what lets a 1M-item catalog train.
 ``bpr_max_loss`` is GRU4Rec's ranking loss (Hidasi & Karatzoglou, CIKM 2018) over the
 same candidate set: the positive must beat the negatives, each weighted by its softmax
 among the negatives, so the hardest negatives dominate; an L2 term on the weighted

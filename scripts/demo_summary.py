@@ -46,7 +46,8 @@ def _scorer_line(root: Path) -> str:
     scores = ", ".join(f"{k} {v:.3f}" for k, v in (sel.get("valid") or {}).items()) or "no validation split"
     weights, b = "", sel["blend"]
     if sel["choice"] == "blend" and b.get("model_power"):  # the product form: rules x P_model ** power
-        weights = f" (transitions {b['transitions']:g} + recent {b['recent']:g}, times the model ** {b['model_power']:g})"
+        weights = (f" (transitions {b['transitions']:g} + recent {b['recent']:g}, "
+                   f"times the model ** {b['model_power']:g})")
     elif sel["choice"] == "blend":
         weights = f" (model {b['model']:g} + transitions {b['transitions']:g} + recent {b['recent']:g})"
     return (f"model {version}: the tables publish the {sel['choice']}{weights}, the best on validation "

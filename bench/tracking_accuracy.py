@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--events-per-user", type=float, default=60.0)
     p.add_argument("--days", type=int, default=5, help="daily incremental runs after D0")
     p.add_argument("--window", type=int, default=20, help="L")
-    p.add_argument("--epochs", type=int, default=30, help="at most; early stopping (patience 2) ends it")
+    p.add_argument("--epochs", type=int, default=30, help="at most; early stopping (patience 4) ends it")
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--recent-k", type=int, default=5, help="k of the recent-interest baseline")
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     tcfg = from_dict(TrainConfig, {
         "dataset": Stage1Layout(str(stage1), d0).sequences, "artifact_root": str(artifacts),
         "model_version": "tracking", "launcher": "local", "loader": "pyarrow", "epochs": args.epochs,
-        "batch_size": 64, "learning_rate": 0.003, "scale_lr": False, "warmup_steps": 20, "patience": 2,
+        "batch_size": 64, "learning_rate": 0.003, "scale_lr": False, "warmup_steps": 20, "patience": 4,
         "evaluate_test": False, "early_stopping_metric": "recall@20", "torch_threads": 2, "device": "cpu",
         "loss": "full", "optimizer": "adam", "model": {"hidden_size": args.dim, "embedding_dim": args.dim}})
     t = time.perf_counter()

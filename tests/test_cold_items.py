@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from interest_tracker.model import InterestModel, ModelConfig
+from interest_tracker.model import InterestModel, ModelConfig, build_model
 from interest_tracker.training.cold_items import cold_neighbour_weights, fill_cold_items, item_pair_counts
 
 # train targets: items 2 and 3. Later splits add item 4 (next to 2 once and to 3 twice)
@@ -53,3 +53,12 @@ def test_nothing_cold_changes_nothing():
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     assert fill_cold_items(model, np.array([2, 3, 4, 5]), SRC, DST) == 0
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_fill_reaches_every_member_of_an_ensemble():
+    torch.manual_seed(0)
+    ens = build_model(ModelConfig(num_items=7, num_event_types=2, hidden_size=4, embedding_dim=4, members=2))
+    before = [t.item_embedding.weight.detach().clone() for t in ens.towers]
+    assert fill_cold_items(ens, TRAIN_TARGETS, SRC, DST) == 1
+    for tower, e in zip(ens.towers, before):
+        torch.testing.assert_close(tower.item_embedding.weight[4], (e[2] + 2 * e[3]) / 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -150,3 +151,32 @@ def test_adagrad_momentum_matches_hand_computation():
         o1.step()
         o2.step()
     assert torch.allclose(q1.detach(), q2.detach(), atol=1e-5)
+
+
+def test_each_ensemble_member_learns_on_its_own_loss():
+    """The training objective of an ensemble is the sum of its members' losses, each on its own
+    loader's batch, so a member's gradient is what it would be alone (the mean of the members'
+    scores is only how they rank)."""
+    from types import SimpleNamespace
+
+    from interest_tracker.model import build_model
+    from interest_tracker.training.loop import _objective
+
+    torch.manual_seed(0)
+    ens = build_model(ModelConfig(num_items=12, num_event_types=2, hidden_size=4, embedding_dim=4, members=2))
+    items = torch.randint(2, 12, (6, 5))  # two members' batches of 3 rows, stacked (loop._next_batch)
+    targets = torch.randint(2, 12, (6, 5))
+    types, gaps, starts, mask = torch.ones_like(items), torch.zeros(6, 5), torch.zeros(6, 5), torch.ones(6, 5)
+    objective = _objective(ens, SimpleNamespace(loss="full"), None)
+    loss = objective(items, types, gaps, starts, targets, mask)
+    alone = [full_softmax_loss(t(items[3 * k:3 * k + 3], types[:3], gaps[:3], starts[:3]).reshape(-1, 4),
+                               targets[3 * k:3 * k + 3].reshape(-1), t.item_vectors(), t.output_bias)
+             for k, t in enumerate(ens.towers)]
+    assert torch.allclose(loss, alone[0] + alone[1])
+    with pytest.raises(ValueError, match="5 rows do not split into 2 members' batches"):
+        objective(items[:5], types[:5], gaps[:5], starts[:5], targets[:5], mask[:5])
+    alone[0].backward()
+    expected = ens.towers[0].rnn.weight_hh_l0.grad.clone()
+    ens.zero_grad()
+    loss.backward()
+    torch.testing.assert_close(ens.towers[0].rnn.weight_hh_l0.grad, expected)

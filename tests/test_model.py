@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from interest_tracker.model import InterestModel, ModelConfig, load_model, save_model
+from interest_tracker.model import InterestEnsemble, InterestModel, ModelConfig, build_model, load_model, save_model
 from interest_tracker.model.weights import model_from_bytes
 from interest_tracker.config import ConfigError
 
@@ -97,3 +97,42 @@ def test_model_config_rejects_bad_values_with_the_fix():
         ModelConfig(num_items=10, cell="rnn")
     with pytest.raises(ConfigError, match="num_items must be >= 3"):
         ModelConfig(num_items=2)
+
+
+def test_one_member_keeps_the_single_model_and_its_parameter_names():
+    """``members=1`` (the default) builds exactly today's network, so earlier artifacts load."""
+    single = build_model(ModelConfig(num_items=12, hidden_size=4, embedding_dim=4))
+    assert type(single) is InterestModel and single.vector_dim == 4 and single.towers == [single]
+    assert "output_bias" in single.state_dict() and not any(k.startswith("members.") for k in single.state_dict())
+
+
+def test_ensemble_scores_are_the_mean_of_its_members_scores(tmp_path):
+    torch.manual_seed(3)
+    ens = build_model(ModelConfig(num_items=20, num_event_types=2, hidden_size=8, embedding_dim=6, members=3)).eval()
+    assert isinstance(ens, InterestEnsemble) and ens.vector_dim == 18 and len(ens.towers) == 3
+    # the members start apart (else their mean would be one model)
+    a, b = (t.item_embedding.weight for t in ens.towers[:2])
+    assert not torch.allclose(a, b)
+    x, types, gaps, starts, _, valid, lengths = _batch(items=20)
+    types = types.clamp(max=1)
+    with torch.no_grad():
+        vectors = ens(x, types, gaps, starts)
+        assert vectors.shape == (8, 6, 18)
+        member_scores = torch.stack([t.score_all(t(x, types, gaps, starts)[valid]) for t in ens.towers])
+        torch.testing.assert_close(ens.score_all(vectors[valid])[:, 2:], member_scores.mean(0)[:, 2:])
+        last = ens.encode_last(x, types, gaps, starts, lengths)
+        torch.testing.assert_close(last, torch.cat([t.encode_last(x, types, gaps, starts, lengths)
+                                                    for t in ens.towers], dim=1))
+        # scoring's top-K is one product of the interest vector with item_vectors() plus the bias
+        torch.testing.assert_close(ens.score_all(last)[:, 2:], (last @ ens.item_vectors().T + ens.output_bias)[:, 2:])
+    save_model(ens, tmp_path)
+    assert json.loads((tmp_path / "model_config.json").read_text())["members"] == 3
+    loaded = load_model(tmp_path)
+    assert isinstance(loaded, InterestEnsemble)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_last(x, types, gaps, starts, lengths), last)
+
+
+def test_model_config_rejects_a_bad_member_count():
+    with pytest.raises(ConfigError, match=r"model.members must be in \[1, 16\], got 0"):
+        ModelConfig(num_items=10, members=0)

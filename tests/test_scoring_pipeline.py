@@ -237,8 +237,12 @@ def test_a_second_engine_reads_the_tables(spark, world):
 
 
 def test_model_change_makes_incremental_recompute_everyone(spark, world):
+    """The new model is an ensemble of two members (``model.members``): its interest vector is
+    twice as wide, and its top-K is the mean of the members' scores."""
+    from interest_tracker.model import load_model
+
     tmp = world["tmp"]
-    build_artifact(tmp / "artifacts", version="v2", seed=7)
+    build_artifact(tmp / "artifacts", version="v2", seed=7, members=2)
     try:
         cfg = scoring_config(tmp, world["wb"], mode="incremental", database="scoring_b", model_version="v2",
                              **world["extra"])
@@ -248,6 +252,19 @@ def test_model_change_makes_incremental_recompute_everyone(spark, world):
     assert (result.mode, result.users, result.users_encoded) == ("full", 40, 40)
     drift = _rows(spark, world["wb"], tb.DRIFT, dt.date(2026, 11, 3))
     assert all(r.cosine_similarity is None for r in drift)  # vectors of different models are not compared
+    model = load_model(tmp / "artifacts" / "v2")
+    interest = {r.user_id: np.array(r.vector, dtype=np.float64)
+                for r in _rows(spark, world["wb"], tb.INTEREST, dt.date(2026, 11, 3))}
+    assert {len(v) for v in interest.values()} == {16}
+    recs = [r for r in _rows(spark, world["wb"], tb.RECOMMENDATIONS, dt.date(2026, 11, 3)) if r.user_id == "u003"]
+    v = interest["u003"]
+    members = [t.item_vectors().detach().numpy() @ v[8 * i:8 * (i + 1)] + t.output_bias.detach().numpy()
+               for i, t in enumerate(model.towers)]
+    mean = (members[0] + members[1]) / 2
+    np.testing.assert_allclose([r.score for r in recs], [mean[int(r.item_id[1:]) + 2] for r in recs], rtol=1e-4)
+    consumed = {e["item_id"] for e in world["events"] if e["user_id"] == "u003"} | set(UNAVAILABLE)
+    best = [i for i in np.argsort(-mean[2:], kind="stable") if item_id(i) not in consumed][:len(recs)]
+    assert [r.item_id for r in recs] == [item_id(i) for i in best]
 
 
 def test_config_errors_say_how_to_fix_them(spark, tmp_path):

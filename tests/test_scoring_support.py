@@ -17,7 +17,7 @@ def item_id(i: int) -> str:
     return f"i{i:02d}"
 
 
-def build_artifact(root, version: str = "v1", seed: int = 0, embedding_dim: int = 8) -> str:
+def build_artifact(root, version: str = "v1", seed: int = 0, embedding_dim: int = 8, members: int = 1) -> str:
     """A model artifact written through the layout (docs/architecture.md, "Model artifact").
 
     ``root`` is a local path or any URL the layout resolves (the S3 tests pass ``s3://``).
@@ -30,15 +30,16 @@ def build_artifact(root, version: str = "v1", seed: int = 0, embedding_dim: int 
 
     from interest_tracker.layout import ArtifactStore
     from interest_tracker.layout.artifact import CONFIG_FILE, VOCABULARY_FILE, WEIGHTS_FILE
-    from interest_tracker.model import InterestModel, ModelConfig
+    from interest_tracker.model import ModelConfig, build_model
     from interest_tracker.model.weights import model_to_bytes
 
     torch.manual_seed(seed)
     num_items = NUM_CATALOG + 2
-    model = InterestModel(ModelConfig(num_items=num_items, num_event_types=len(EVENT_TYPES) + 1, hidden_size=16,
-                                      embedding_dim=embedding_dim, event_type_dim=4))
+    model = build_model(ModelConfig(num_items=num_items, num_event_types=len(EVENT_TYPES) + 1, hidden_size=16,
+                                    embedding_dim=embedding_dim, event_type_dim=4, members=members))
     with torch.no_grad():  # a non-zero bias so the test covers it
-        model.output_bias.copy_(torch.randn(num_items) * 0.3)
+        for tower in model.towers:
+            tower.output_bias.copy_(torch.randn(num_items) * 0.3)
     config_json, weights = model_to_bytes(model)
     vocab = io.BytesIO()
     pq.write_table(pa.table({

@@ -25,11 +25,11 @@ from interest_tracker.training.launchers import launch
 DEVICE = os.environ.get("INTEREST_TRACKER_TEST_DEVICE", "cpu")
 
 
-def _cfg(dataset, tmp_path, launcher):
+def _cfg(dataset, tmp_path, launcher, members: int = 1):
     return from_dict(TrainConfig, dict(
         dataset=str(dataset), artifact_root=str(tmp_path / launcher), launcher=launcher, num_proc=2,
         batch_size=16, epochs=2, steps_per_epoch=8, learning_rate=0.02, warmup_steps=4,
-        model={"hidden_size": 8, "embedding_dim": 8}, evaluate_test=False, log_every_steps=4,
+        model={"hidden_size": 8, "embedding_dim": 8, "members": members}, evaluate_test=False, log_every_steps=4,
         start_timeout_s=180, device="cpu", loss="full", optimizer="adam"))
 
 
@@ -56,7 +56,9 @@ def test_horovod_two_ranks_from_different_seeds_end_identical_and_learn(spark, t
 
 def test_torch_distributor_two_ranks_from_different_seeds_end_identical_and_learn(spark, training_dataset,
                                                                                   tmp_path):
-    _check(launch(_cfg(training_dataset, tmp_path, "torch-distributor"), spark))
+    """With an ensemble of two members (``model.members=2``): DDP sees both members' parameters
+    used in one forward, and every rank ends with the same members."""
+    _check(launch(_cfg(training_dataset, tmp_path, "torch-distributor", members=2), spark))
 
 
 # ---- one distributed step == one step on the concatenated batch ------------------------------

@@ -80,6 +80,24 @@ def test_local_training_writes_a_complete_artifact_and_learns(training_dataset, 
     assert reloaded == pytest.approx(metrics["test"], rel=1e-4, abs=1e-6)
 
 
+def test_an_ensemble_trains_its_members_and_publishes_their_mean(training_dataset, tmp_path):
+    """``model.members=2``: two networks, each on its own loader's batches and its own loss, in
+    one run; the artifact loads as an ensemble whose recorded metrics its weights reproduce."""
+    from interest_tracker.model import InterestEnsemble
+
+    cfg = _cfg(training_dataset, tmp_path / "e", epochs=3, cold_items="off", loader="pyarrow",
+               model={"hidden_size": 16, "embedding_dim": 16, "members": 2})
+    out = train(to_dict(cfg))
+    model = load_model(out["artifact"])
+    assert isinstance(model, InterestEnsemble) and model.vector_dim == 32
+    a, b = (t.rnn.weight_hh_l0 for t in model.towers)
+    assert not torch.allclose(a, b)
+    metrics = out["metrics"]
+    assert metrics["test"]["mrr@20"] > 1.5 * _popularity_mrr20(training_dataset)
+    reloaded, _ = evaluate_split(model, str(training_dataset / "test"), cfg)
+    assert reloaded == pytest.approx(metrics["test"], rel=1e-4, abs=1e-6)
+
+
 def test_packing_changes_nothing_but_the_cost(training_dataset, tmp_path):
     """Packed sequences skip the padding inside the RNN; the states at real positions, so the
     losses and metrics, stay the same up to float rounding."""

@@ -24,6 +24,10 @@ class ModelConfig:
     """Score with the input item embeddings (True) or a separate output table."""
     dropout: float = 0.0
     embedding_dropout: float = 0.0
+    members: int = 1
+    """Independently initialised and trained copies of this network whose scores are averaged
+    (``InterestEnsemble``); 1 = one network. The interest vector is then the members' vectors
+    side by side, so top-K scoring stays one matrix product."""
 
     def __post_init__(self) -> None:
         require(self.num_items >= 3, f"num_items must be >= 3 (2 reserved + items), got {self.num_items}")
@@ -31,3 +35,4 @@ class ModelConfig:
         require(self.cell in ("gru", "lstm"), f"cell must be 'gru' or 'lstm', got {self.cell!r}")
         require(self.hidden_size > 0 and self.num_layers > 0 and self.embedding_dim > 0, "sizes must be positive")
         require(0.0 <= self.dropout < 1.0 and 0.0 <= self.embedding_dropout < 1.0, "dropouts must be in [0, 1)")
+        require(1 <= self.members <= 16, f"model.members must be in [1, 16], got {self.members}")

@@ -8,6 +8,8 @@ and the vector after the latest event is what the scoring stage writes.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -50,6 +52,16 @@ class InterestModel(nn.Module):
             nn.init.normal_(self.output_embedding.weight, 0.0, std)
         with torch.no_grad():
             self.item_embedding.weight[PAD_INDEX].zero_()
+
+    @property
+    def vector_dim(self) -> int:
+        """Width of the interest vector (what ``user_interest`` stores)."""
+        return self.config.embedding_dim
+
+    @property
+    def towers(self) -> list["InterestModel"]:
+        """The networks that are trained, each on its own loss: this one."""
+        return [self]
 
     def item_vectors(self) -> torch.Tensor:
         """(num_items, embedding_dim) output item embeddings used for scoring."""
@@ -101,3 +113,55 @@ class InterestModel(nn.Module):
         scores[:, PAD_INDEX] = float("-inf")
         scores[:, UNKNOWN_INDEX] = float("-inf")
         return scores
+
+
+class InterestEnsemble(nn.Module):
+    """``config.members`` interest models, initialised apart and trained side by side, each on
+    its own loss; an item's score is the mean of the members' scores.
+
+    Why: the members' errors differ (their initialisations do), so the mean ranks better than
+    any one of them; on yoochoose-100k four members gained about +0.02 Recall@20 on validation
+    (docs/benchmarks.md). A mean of logits is the geometric mean of the members' softmax
+    distributions, so the blend with rules (evaluation/selection.py) sees one proper model.
+
+    Every caller sees the ``InterestModel`` interface: the interest vector is the members'
+    vectors side by side, ``item_vectors()`` their item tables side by side divided by the
+    number of members and ``output_bias`` the mean bias, so a score is still one dot product
+    and top-K scoring stays one matrix product (scoring/topk.py).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        one = replace(config, members=1)
+        self.members = nn.ModuleList(InterestModel(one) for _ in range(config.members))
+
+    @property
+    def vector_dim(self) -> int:
+        return self.config.embedding_dim * self.config.members
+
+    @property
+    def towers(self) -> list[InterestModel]:
+        return list(self.members)
+
+    @property
+    def output_bias(self) -> torch.Tensor:
+        return torch.stack([m.output_bias for m in self.members]).mean(dim=0)
+
+    def item_vectors(self) -> torch.Tensor:
+        return torch.cat([m.item_vectors() for m in self.members], dim=1) / len(self.members)
+
+    def forward(self, items, event_types, log_gaps, session_starts, lengths=None) -> torch.Tensor:
+        return torch.cat([m(items, event_types, log_gaps, session_starts, lengths=lengths) for m in self.members],
+                         dim=-1)
+
+    def encode_last(self, items, event_types, log_gaps, session_starts, lengths) -> torch.Tensor:
+        return torch.cat([m.encode_last(items, event_types, log_gaps, session_starts, lengths)
+                          for m in self.members], dim=-1)
+
+    score_all = InterestModel.score_all
+
+
+def build_model(config: ModelConfig) -> InterestModel | InterestEnsemble:
+    """The network a config describes: one ``InterestModel``, or an ensemble of ``members``."""
+    return InterestModel(config) if config.members == 1 else InterestEnsemble(config)

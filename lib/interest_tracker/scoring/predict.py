@@ -136,7 +136,7 @@ def encode(model, frame: pd.DataFrame, window_length: int, batch_size: int, devi
     types = _pad(frame["event_types"], window_length, np.int64)
     gaps = _pad(frame["log_gaps"], window_length, np.float32)
     starts = _pad(frame["session_starts"], window_length, np.float32)
-    out = np.empty((n, model.config.embedding_dim), dtype=np.float32)
+    out = np.empty((n, model.vector_dim), dtype=np.float32)
     with torch.no_grad():
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
@@ -157,7 +157,7 @@ def score_frame(frame: pd.DataFrame, wm: WorkerModel, payload: ScoringPayload, w
     from .topk import blocked_topk
 
     n = len(frame)
-    dim = wm.model.config.embedding_dim
+    dim = wm.model.vector_dim
     vectors = np.empty((n, dim), dtype=np.float32)
     given = frame["vector"].notna().to_numpy()
     if given.any():

@@ -83,20 +83,21 @@ def fill_cold_items(model, train_targets: np.ndarray, src: np.ndarray, dst: np.n
         nb = torch.as_tensor(neighbour)
         total = torch.zeros(n, dtype=torch.float64).index_add_(0, c, w)
         idx = torch.as_tensor(items)
-        tables = [model.item_embedding.weight]
-        if model.output_embedding is not None:
-            tables.append(model.output_embedding.weight)
-        for t in tables:
-            cpu = t.detach().double().cpu()
-            acc = torch.zeros((n, t.shape[1]), dtype=torch.float64).index_add_(0, c, cpu[nb] * w[:, None])
-            t[idx.to(t.device)] = (acc[idx] / total[idx, None]).to(device=t.device, dtype=t.dtype)
-        bias = model.output_bias
-        cpu = bias.detach().double().cpu()
-        mean_bias = torch.zeros(n, dtype=torch.float64).index_add_(0, c, cpu[nb] * w)[idx] / total[idx]
         pairs = torch.as_tensor(item_pair_counts(n, src, dst))
         mean_pairs = torch.zeros(n, dtype=torch.float64).index_add_(0, c, pairs[nb] * w)[idx] / total[idx]
-        new_bias = mean_bias + torch.log((pairs[idx] + 1.0) / (mean_pairs + 1.0))
-        bias[idx.to(bias.device)] = new_bias.to(device=bias.device, dtype=bias.dtype)
+        for tower in model.towers:  # each member of an ensemble has its own tables
+            tables = [tower.item_embedding.weight]
+            if tower.output_embedding is not None:
+                tables.append(tower.output_embedding.weight)
+            for t in tables:
+                cpu = t.detach().double().cpu()
+                acc = torch.zeros((n, t.shape[1]), dtype=torch.float64).index_add_(0, c, cpu[nb] * w[:, None])
+                t[idx.to(t.device)] = (acc[idx] / total[idx, None]).to(device=t.device, dtype=t.dtype)
+            bias = tower.output_bias
+            cpu = bias.detach().double().cpu()
+            mean_bias = torch.zeros(n, dtype=torch.float64).index_add_(0, c, cpu[nb] * w)[idx] / total[idx]
+            new_bias = mean_bias + torch.log((pairs[idx] + 1.0) / (mean_pairs + 1.0))
+            bias[idx.to(bias.device)] = new_bias.to(device=bias.device, dtype=bias.dtype)
     return int(len(items))
 
 

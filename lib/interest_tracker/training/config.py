@@ -17,7 +17,9 @@ LAUNCHERS = ("local", "horovod", "torch-distributor")
 LOADERS = ("petastorm", "pyarrow")
 LOSSES = ("full", "sampled", "bpr-max")
 # The defaults below are the setting chosen on yoochoose-100k (train_tr -> train_valid; see
-# docs/benchmarks.md, "yoochoose-100k through the jobs") and shipped as conf/train_yoochoose.json.
+# docs/benchmarks.md, "yoochoose-100k through the jobs") and shipped as conf/train_yoochoose.json,
+# except the ensemble size: ``model.members`` is 1 here and 4 in that file, because four members
+# cost four times the training and encoding time (the tests, the demo and small logs keep one).
 DEFAULT_MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "tied_embeddings": True,
                  "dropout": 0.4, "embedding_dropout": 0.3}
 METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")

@@ -30,6 +30,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+MEMBER_SEED_STRIDE = 1009
+"""Ensemble member ``k`` shuffles its batches with seed ``seed + 1009 * k`` (member 0: ``seed``)."""
+
 
 def train(config: dict) -> dict:
     """Train on this rank; rank 0 returns ``{"artifact", "metrics", "param_digests", ...}``."""
@@ -88,17 +91,32 @@ def _objective(model, cfg, sampler):
             self.model = model
 
         def forward(self, items, types, gaps, starts, targets, mask, lengths=None):
-            states = self.model(items, types, gaps, starts, lengths=lengths)
-            sel = (mask > 0) & (targets > UNKNOWN_INDEX)
-            vectors, t = states[sel], targets[sel]
-            if t.numel() == 0:
-                return states.sum() * 0.0
+            # An ensemble's members each learn on their own loss (their sum) from their own block
+            # of rows (their own loader's batch): the mean of their scores is what ranks, but
+            # training that mean would make one wider model instead.
+            towers = self.model.towers
+            if items.shape[0] % len(towers):
+                raise ValueError(f"{items.shape[0]} rows do not split into {len(towers)} members' batches")
+            n = items.shape[0] // len(towers)
+            total = None
+            for k, tower in enumerate(towers):
+                rows = slice(k * n, (k + 1) * n)
+                sel = (mask[rows] > 0) & (targets[rows] > UNKNOWN_INDEX)
+                t = targets[rows][sel]
+                states = tower(items[rows], types[rows], gaps[rows], starts[rows],
+                               lengths=None if lengths is None else lengths[rows])
+                loss = states.sum() * 0.0 if t.numel() == 0 else self._loss(tower, states[sel], t)
+                total = loss if total is None else total + loss
+            return total
+
+        @staticmethod
+        def _loss(tower, vectors, t):
             if cfg.loss == "full":
-                return full_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias)
+                return full_softmax_loss(vectors, t, tower.item_vectors(), tower.output_bias)
             if cfg.loss == "bpr-max":
-                return bpr_max_loss(vectors, t, self.model.item_vectors(), self.model.output_bias, sampler,
+                return bpr_max_loss(vectors, t, tower.item_vectors(), tower.output_bias, sampler,
                                     cfg.num_negatives, cfg.in_batch_negatives, cfg.bpr_reg, cfg.score_elu)
-            return sampled_softmax_loss(vectors, t, self.model.item_vectors(), self.model.output_bias,
+            return sampled_softmax_loss(vectors, t, tower.item_vectors(), tower.output_bias,
                                         sampler, cfg.num_negatives, cfg.in_batch_negatives)
 
     return NextItemObjective()
@@ -145,6 +163,17 @@ def evaluate_split(model, url: str, cfg, stride: int | None = None, keep: set | 
     return evaluate(model_scorer(model, device), read_split(url, cfg.eval_batch_size), stride=stride, keep=keep)
 
 
+def _next_batch(streams: list):
+    """The next step's batch: one member's batch, or the members' batches stacked row-wise (the
+    objective hands member ``k`` the ``k``-th block of rows); None when a stream has ended."""
+    parts = [next(s, None) for s in streams]
+    if any(p is None for p in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def _to_tensors(batch, device=None):
     """Batch arrays as tensors on ``device``, trimmed to the batch's longest row: right-padding
     past it changes nothing (the RNN is causal) but costs compute, and most sessions are short.
@@ -177,7 +206,7 @@ def _train(cfg, comm) -> dict:
     import torch
 
     from ..config import to_dict
-    from ..model import InterestModel
+    from ..model import build_model
     from .artifact import environment, write_artifact
     from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
     from .loaders import count_rows, make_loader
@@ -198,7 +227,7 @@ def _train(cfg, comm) -> dict:
     # Each rank initialises from its own seed: the parameters are equal only because rank 0's
     # are broadcast (comm.wrap), which every multi-rank run thus exercises (and returns proof of).
     torch.manual_seed(cfg.seed + rank)
-    model = InterestModel(model_cfg).to(device)
+    model = build_model(model_cfg).to(device)
     sampler = None
     if cfg.loss in ("sampled", "bpr-max"):
         sampler = NegativeSampler(torch.from_numpy(read_item_counts(cfg.dataset, model_cfg.num_items)),
@@ -228,9 +257,12 @@ def _train(cfg, comm) -> dict:
     train_url = dataset.split("train")
     rows = count_rows(train_url)
     steps = cfg.steps_per_epoch or max(1, math.ceil(rows / (cfg.batch_size * world)))
-    loader = make_loader(cfg.loader, train_url, rank, world, cfg.batch_size, cfg.seed, pool=cfg.reader_pool,
-                         workers=cfg.reader_workers, buffer_batches=cfg.shuffle_buffer_batches,
-                         bucket_by_length=cfg.bucket_by_length)
+    # One loader per ensemble member, each with its own shuffle: members that saw the same
+    # batches in the same order would make the same errors (docs/benchmarks.md, issue 11).
+    loaders = [make_loader(cfg.loader, train_url, rank, world, cfg.batch_size, cfg.seed + MEMBER_SEED_STRIDE * k,
+                           pool=cfg.reader_pool, workers=cfg.reader_workers,
+                           buffer_batches=cfg.shuffle_buffer_batches, bucket_by_length=cfg.bucket_by_length)
+               for k in range(model_cfg.members)]
     if rank == 0:
         log.info("training %s on %d rank(s) (%s, %s): %d train windows, %d steps/epoch of %d windows per rank, "
                  "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, device, cfg.precision, rows, steps,
@@ -255,10 +287,10 @@ def _train(cfg, comm) -> dict:
         # between compute and step is approximate, the total is exact). allreduce_update is
         # optimizer.step(): horovod waits there for its allreduces (DDP's overlap the backward).
         split = {"loading": 0.0, "forward_backward": 0.0, "allreduce_update": 0.0}
-        batches = iter(loader.epoch(epoch, steps))
+        streams = [iter(loader.epoch(epoch, steps)) for loader in loaders]
         for i in range(steps):
             tl = time.perf_counter()
-            batch = next(batches, None)
+            batch = _next_batch(streams)
             if batch is None:
                 break
             tc = time.perf_counter()
@@ -299,7 +331,8 @@ def _train(cfg, comm) -> dict:
                     log.info("epoch %d step %d/%d loss %.4f lr %.3g %.0f events/s", epoch, i + 1, steps,
                              loss_sum / loss_n, lr, total / max(dt_, 1e-9))
                 win_points, t_win = 0, time.perf_counter()
-        batches.close()  # stops the reader now (the generator is parked after its last batch)
+        for stream in streams:
+            stream.close()  # stops the reader now (the generator is parked after its last batch)
         epoch_time = time.perf_counter() - t0
         # Where the cores went, per rank (averaged over ranks): the training thread's CPU time and
         # the rest of the process's (horovod's background thread, Gloo's I/O threads, the loader),
@@ -408,17 +441,25 @@ def _step(optimizer, model, grad_clip: float, scaler) -> None:
         if scaler is not None:
             scaler.unscale_(optimizer)
         if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            _clip(model, grad_clip)
         with optimizer.skip_synchronize():
             scaler.step(optimizer) if scaler is not None else optimizer.step()
     else:
         if scaler is not None:
             scaler.unscale_(optimizer)
         if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            _clip(model, grad_clip)
         scaler.step(optimizer) if scaler is not None else optimizer.step()
     if scaler is not None:
         scaler.update()
+
+
+def _clip(model, grad_clip: float) -> None:
+    """Clip each member's gradient norm on its own: an ensemble member steps as it would alone."""
+    import torch
+
+    for tower in model.towers:
+        torch.nn.utils.clip_grad_norm_(tower.parameters(), grad_clip)
 
 
 def _gather_digests(comm, digest: str) -> list[str]:

@@ -154,6 +154,7 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=20, help="L")
     p.add_argument("--epochs", type=int, default=30, help="at most; early stopping (patience 4) ends it")
     p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--members", type=int, default=4, help="model.members: GRUs in the ensemble (1 = one GRU)")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--recent-k", type=int, default=5, help="k of the recent-interest baseline")
     p.add_argument("--max-n", type=int, default=12)
@@ -224,7 +225,8 @@ def main(argv=None) -> int:
         "model_version": "tracking", "launcher": "local", "loader": "pyarrow", "epochs": args.epochs,
         "batch_size": 64, "learning_rate": 0.003, "scale_lr": False, "warmup_steps": 20, "patience": 4,
         "evaluate_test": False, "early_stopping_metric": "recall@20", "torch_threads": 2, "device": "cpu",
-        "loss": "full", "optimizer": "adam", "model": {"hidden_size": args.dim, "embedding_dim": args.dim}})
+        "loss": "full", "optimizer": "adam", "model": {"hidden_size": args.dim, "embedding_dim": args.dim,
+                                                          "members": args.members}})
     t = time.perf_counter()
     result = launch(tcfg)
     timings["train"] = time.perf_counter() - t
@@ -283,7 +285,7 @@ def main(argv=None) -> int:
     k = args.k
     print(f"# tracking accuracy from the incremental scoring tables: {args.users} synthetic users, {args.items} "
           f"items, {args.categories} categories, L={args.window}, K={k}; D0={d0}, {args.days} daily incremental "
-          f"runs; model {args.dim}-d GRU, {result['metrics'].get('epochs_run')} epochs, "
+          f"runs; model {args.members} x {args.dim}-d GRU, {result['metrics'].get('epochs_run')} epochs, "
           f"train {timings['train']:.0f} s; runs {json.dumps(runs)}")
     print(f"# n = the user's events from the switch on seen by run D; the target is the next event after D. "
           f"Chance share = {1 / args.categories:.2f}")

@@ -264,9 +264,11 @@ def _train(cfg, comm) -> dict:
                            buffer_batches=cfg.shuffle_buffer_batches, bucket_by_length=cfg.bucket_by_length)
                for k in range(model_cfg.members)]
     if rank == 0:
-        log.info("training %s on %d rank(s) (%s, %s): %d train windows, %d steps/epoch of %d windows per rank, "
-                 "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell, world, device, cfg.precision, rows, steps,
-                 cfg.batch_size, cfg.learning_rate, learning_rate(cfg, 10**9, world), cfg.warmup_steps)
+        log.info("training %s%s on %d rank(s) (%s, %s): %d train windows, %d steps/epoch of %d windows per rank%s, "
+                 "lr %.4g -> %.4g over %d warmup steps", model_cfg.cell,
+                 f" x {model_cfg.members} members" if model_cfg.members > 1 else "", world, device, cfg.precision,
+                 rows, steps, cfg.batch_size, " and member" if model_cfg.members > 1 else "", cfg.learning_rate,
+                 learning_rate(cfg, 10**9, world), cfg.warmup_steps)
 
     metric = cfg.early_stopping_metric
     has_valid = int(info.get("targets", {}).get("valid", 1)) > 0

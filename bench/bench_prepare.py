@@ -36,32 +36,41 @@ class PeakRSS:
     """Samples the RSS of this process and all its children (the Spark JVM, Python workers).
 
     ``peak`` is the largest total; ``parts`` the largest of each kind (this driver process,
-    the JVM, the Python workers together), so that a high total says which of them grew."""
+    the JVM, the Python workers together), so that a high total says which of them grew.
+    RSS counts a page shared by several processes once per process: PySpark's workers are
+    forked from one daemon and share its pages, so ``peak_pss`` (the proportional set size,
+    each shared page divided among its sharers) is also kept, with the most Python workers
+    seen at once (``workers``)."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self.parts, self._stop = interval, 0, {}, threading.Event()
+        self.peak_pss, self.workers = 0, 0
 
-    def _sample(self) -> dict[str, int]:
+    def _sample(self) -> tuple[dict[str, int], int, int]:
         me = psutil.Process(os.getpid())
         parts = {"driver_python": me.memory_info().rss, "jvm": 0, "python_workers": 0}
+        pss, workers = _pss(me), 0
         for child in me.children(recursive=True):
             try:
                 kind = "jvm" if "java" in child.name() else "python_workers"
                 parts[kind] += child.memory_info().rss
+                pss += _pss(child)
+                workers += kind == "python_workers"
             except psutil.Error:
                 pass
-        return parts
+        return parts, pss, workers
 
     def _run(self):
         while not self._stop.is_set():
-            parts = self._sample()
+            parts, pss, workers = self._sample()
             self.peak = max(self.peak, sum(parts.values()))
+            self.peak_pss, self.workers = max(self.peak_pss, pss), max(self.workers, workers)
             for kind, rss in parts.items():
                 self.parts[kind] = max(self.parts.get(kind, 0), rss)
             time.sleep(self.interval)
 
     def __enter__(self):
-        self.peak, self.parts = 0, {}
+        self.peak, self.parts, self.peak_pss, self.workers = 0, {}, 0, 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -70,6 +79,14 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self._stop.clear()
+
+
+def _pss(proc) -> int:
+    """Proportional set size (Linux); RSS where the kernel does not report it."""
+    try:
+        return proc.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return proc.memory_info().rss
 
 
 def bare_sessionize(spark, raw_url: str, out_url: str, gap_s: int = 1800) -> int:
@@ -162,6 +179,8 @@ def main(argv=None) -> int:
         results["full_s"] = time.time() - t
     results["full_peak_rss_gb"] = mem.peak / 2**30
     results["full_peak_rss_gb_by_process"] = {k: round(v / 2**30, 2) for k, v in mem.parts.items()}
+    results["full_peak_pss_gb"] = mem.peak_pss / 2**30
+    results["full_python_workers_at_most"] = mem.workers
     results.update(
         events=n,
         full_events_per_s=n / results["full_s"],

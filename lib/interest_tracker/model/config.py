@@ -27,7 +27,8 @@ class ModelConfig:
     members: int = 1
     """Independently initialised and trained copies of this network whose scores are averaged
     (``InterestEnsemble``); 1 = one network. The interest vector is then the members' vectors
-    side by side, so top-K scoring stays one matrix product."""
+    side by side, so top-K scoring stays one matrix product. Training and encoding cost
+    ``members`` times one network's, and each rank opens one train-split reader per member."""
 
     def __post_init__(self) -> None:
         require(self.num_items >= 3, f"num_items must be >= 3 (2 reserved + items), got {self.num_items}")

@@ -1,4 +1,6 @@
 """Duplicates, replays and bot quarantine."""
+import datetime as dt
+
 from pyspark.sql import functions as F
 
 from interest_tracker.prepare import bots, clean, dedupe
@@ -10,7 +12,9 @@ from stage1_helpers import RUN_DATE, T0, raw_df
 def _valid(spark, rows):
     v = clean.validate(raw_df(spark, rows), CleaningConfig(), RUN_DATE)
     assert v.where("reject_reason is not null").count() == 0
-    return v.select("user_id", "item_id", "event_type", "event_time", "raw_record")
+    # the columns the pipeline hands to dedupe (prepare/pipeline.py), raw_record included
+    return v.select("user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
+                    "attributes", "raw_record")
 
 
 def test_exact_duplicates_and_replays(spark):
@@ -22,6 +26,31 @@ def test_exact_duplicates_and_replays(spark):
     out = _valid(spark, rows).transform(dedupe.tag_duplicates)
     counts = {r[0]: r[1] for r in out.groupBy("duplicate_kind").count().collect()}
     assert counts == {None: 3, "exact": 2, "replay": 1}
+
+
+def test_duplicates_compare_the_parsed_key_and_keep_the_first_record_in_json_text_order(spark):
+    e = {"user_id": "u", "item_id": "i", "event_type": "view", "event_time": str(T0), "session_id": "s2"}
+    rows = [e,
+            {**e, "user_id": " u ", "event_type": "VIEW"},                # the same record, spelt differently
+            {**e, "event_time": dt.datetime.fromtimestamp(T0, dt.timezone.utc).isoformat()},  # same time, ISO
+            {**e, "session_id": "s1", "attributes": '{"retry": "2"}'},     # replay
+            {**e, "session_id": None, "attributes": '{"retry": "1"}'},     # replay
+            {**e, "session_id": None, "attributes": '{"retry": "3"}'},     # replay
+            {**e, "session_id": None}]                                     # replay
+    out = _valid(spark, rows).transform(dedupe.tag_duplicates)
+    got = sorted((r["duplicate_kind"] or "", r["input_session_id"] or "", r["attributes"] or "")
+                 for r in out.collect())
+    assert got == [("", "", '{"retry": "1"}'),
+                   ("exact", "s2", ""), ("exact", "s2", ""),
+                   ("replay", "", ""), ("replay", "", '{"retry": "3"}'), ("replay", "s1", '{"retry": "2"}'),
+                   ("replay", "s2", "")]
+    # Among records spelt alike, the one kept is the first in the order of their JSON text,
+    # and the order of the others follows that text too.
+    alike = [r for r in rows[3:]] + [e]
+    text_order = [r["raw_record"] for r in _valid(spark, alike).orderBy("raw_record").collect()]
+    kept_first = [r["raw_record"] for r in _valid(spark, alike).transform(dedupe.tag_duplicates)
+                  .orderBy("event_us", *dedupe.record_order()).collect()]
+    assert kept_first == text_order
 
 
 def test_bots_are_quarantined_not_deleted(spark):

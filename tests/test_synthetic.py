@@ -276,7 +276,8 @@ def _assert_stage1_cleaner_reconciles(spark, url, fmt, counts):
     valid_rows = reasons.pop(None)
     assert reasons == expected
     tagged = (validated.where("reject_reason is null")
-              .select("user_id", "item_id", "event_type", "event_time", "attributes", "raw_record")
+              .select("user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
+                      "attributes", "raw_record")
               .transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc)))
     kinds = {(r[0], r[1] is not None): r[2] for r in
              tagged.groupBy("duplicate_kind", "quarantine_reason").count().collect()}

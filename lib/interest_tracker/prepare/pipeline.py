@@ -109,24 +109,36 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
     seen = Observation("input")
     validated = validated.observe(seen, F.count(F.lit(1)).alias("rows"), F.count("reject_reason").alias("rejected"))
 
-    valid = validated.where(F.col("reject_reason").isNull()).select(
-        "user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
-        "attributes", "raw_record",
-    )
-    # The one shuffle and sort of the stage: dedupe, bot rates, then (below) sessions and
-    # features reuse this partitioning and order (prepare/ordering.py).
-    tagged = valid.transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc))
+    # raw_record (the record's JSON, serialised per row) is evidence, kept only for rejected and
+    # quarantined rows; the clean events' path does not carry it (about a tenth of the stage at
+    # 10M events, issue 10): dedupe orders and compares the fields themselves (prepare/dedupe.py).
+    # With the support filters on, the rejected table takes low-support rows from the tagged
+    # frame, so then it carries the records.
+    support_filters = bool(cc.min_item_support or cc.min_user_events)
+
+    def tag(frame: DataFrame, *extra: str) -> DataFrame:
+        # The one shuffle and sort of the stage: dedupe, bot rates, then (below) sessions and
+        # features reuse this partitioning and order (prepare/ordering.py).
+        valid = frame.where(F.col("reject_reason").isNull()).select(
+            "user_id", "item_id", "event_type", "event_time", F.col("session_id").alias("input_session_id"),
+            "attributes", *extra)
+        return valid.transform(dedupe.tag_duplicates).transform(lambda d: bots.tag_bots(d, cc))
+
+    tagged = tag(validated, *(["raw_record"] if support_filters else []))
     # Every valid row's fate is counted as the events pass goes by (no action of its own).
     # The tagged rows are read once on a day without quarantined users, so they are not
     # cached (issue 10: building that cache cost about as much as the pass itself); with
     # the support filters on, the rejected table reads them again, so then they are.
     fate = Observation("fates")
     tagged = tagged.observe(fate, *report.fate_metrics())
-    support_filters = bool(cc.min_item_support or cc.min_user_events)
     if support_filters:
         tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
     kept = tagged.where(F.col("duplicate_kind").isNull())
-    quarantined = kept.where(F.col("quarantine_reason").isNotNull())
+    # The quarantined rows with their records: from the tagged cache when it holds them, else
+    # from the input again (the quarantine table is written only on a day that has some).
+    with_records = kept if support_filters else tag(cached_input, "raw_record").where(
+        F.col("duplicate_kind").isNull())
+    quarantined = with_records.where(F.col("quarantine_reason").isNotNull())
     supported = (kept.where(F.col("quarantine_reason").isNull())
                  .transform(lambda d: clean.with_event_weights(d, cc))
                  .transform(lambda d: support.tag_low_support(d, cc)))

@@ -13,7 +13,8 @@ after the other, so the ratios are meaningful on a noisy machine:
   breakdown (``phases_s`` of the run report).
 Peak memory is the largest resident set of this process plus all its children (the
 driver JVM, Python workers), sampled every 0.2 s, with the driver memory given by
-``--driver-memory`` (default 4g). Goal (issue 10): full <= 5x bare, peak RSS <= 6 GiB.
+``--driver-memory`` (default 4g), and placed in the phase that reached it
+(``full_peak_rss_gb_by_phase``). Goal (issue 10): full <= 5x bare, peak RSS <= 6 GiB.
 """
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ class PeakRSS:
     RSS counts a page shared by several processes once per process: PySpark's workers are
     forked from one daemon and share its pages, so ``peak_pss`` (the proportional set size,
     each shared page divided among its sharers) is also kept, with the most Python workers
-    seen at once (``workers``)."""
+    seen at once (``workers``). ``timeline`` keeps every sample (monotonic time, RSS by kind), so
+    a peak can be placed in the phase of the run that reached it (:func:`peaks_by_phase`)."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self.parts, self._stop = interval, 0, {}, threading.Event()
-        self.peak_pss, self.workers = 0, 0
+        self.peak_pss, self.workers, self.timeline = 0, 0, []
 
     def _sample(self) -> tuple[dict[str, int], int, int]:
         me = psutil.Process(os.getpid())
@@ -63,6 +65,7 @@ class PeakRSS:
     def _run(self):
         while not self._stop.is_set():
             parts, pss, workers = self._sample()
+            self.timeline.append((time.monotonic(), parts))
             self.peak = max(self.peak, sum(parts.values()))
             self.peak_pss, self.workers = max(self.peak_pss, pss), max(self.workers, workers)
             for kind, rss in parts.items():
@@ -70,7 +73,7 @@ class PeakRSS:
             time.sleep(self.interval)
 
     def __enter__(self):
-        self.peak, self.parts, self.peak_pss, self.workers = 0, {}, 0, 0
+        self.peak, self.parts, self.peak_pss, self.workers, self.timeline = 0, {}, 0, 0, []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -79,6 +82,27 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self._stop.clear()
+
+
+def peaks_by_phase(timeline, start: float, phases: dict) -> dict:
+    """Peak RSS (GiB: total, and the JVM's and the Python workers' own) within each phase.
+
+    ``phases``: the run report's ``phases_s`` (name -> seconds, in the order they ran), laid end
+    to end from ``start`` (monotonic time just before the run; its clock starts a few
+    milliseconds later); what follows the last phase (the commit) is ``after the phases``.
+    """
+    bounds, t = [], start
+    for name, seconds in phases.items():
+        bounds.append((name, t, t + seconds))
+        t += seconds
+    bounds.append(("after the phases", t, float("inf")))
+    out = {}
+    for name, lo, hi in bounds:
+        inside = [parts for when, parts in timeline if lo <= when < hi]
+        if inside:
+            out[name] = {"total": round(max(sum(p.values()) for p in inside) / 2**30, 2),
+                         **{k: round(max(p[k] for p in inside) / 2**30, 2) for k in ("jvm", "python_workers")}}
+    return out
 
 
 def _pss(proc) -> int:
@@ -174,9 +198,10 @@ def main(argv=None) -> int:
     cfg = PrepareConfig(input=InputConfig(path=raw, format="parquet"), output_root=f"{work}/out",
                         sequences=SequenceConfig(window_length=20, num_row_groups=32))
     with PeakRSS() as mem:
-        t = time.time()
+        t, started = time.time(), time.monotonic()
         report = run_prepare(spark, cfg, dt.date(2026, 11, 28))
         results["full_s"] = time.time() - t
+    results["full_peak_rss_gb_by_phase"] = peaks_by_phase(mem.timeline, started, report.get("phases_s") or {})
     results["full_peak_rss_gb"] = mem.peak / 2**30
     results["full_peak_rss_gb_by_process"] = {k: round(v / 2**30, 2) for k, v in mem.parts.items()}
     results["full_peak_pss_gb"] = mem.peak_pss / 2**30

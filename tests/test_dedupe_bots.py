@@ -46,7 +46,7 @@ def test_duplicates_compare_the_parsed_key_and_keep_the_first_record_in_json_tex
                    ("replay", "s2", "")]
     # Among records spelt alike, the one kept is the first in the order of their JSON text,
     # and the order of the others follows that text too.
-    alike = [r for r in rows[3:]] + [e]
+    alike = list(rows[3:]) + [e]
     text_order = [r["raw_record"] for r in _valid(spark, alike).orderBy("raw_record").collect()]
     kept_first = [r["raw_record"] for r in _valid(spark, alike).transform(dedupe.tag_duplicates)
                   .orderBy("event_us", *dedupe.record_order()).collect()]

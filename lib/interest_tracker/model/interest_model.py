@@ -121,8 +121,9 @@ class InterestEnsemble(nn.Module):
 
     Why: the members' errors differ (their initialisations and batch orders do), so the mean
     ranks better than any one of them; on yoochoose-100k four members gained +0.015 Recall@20
-    and +0.007 MRR@20 on validation over one (docs/benchmarks.md). A mean of logits is the geometric mean of the members' softmax
-    distributions, so the blend with rules (evaluation/selection.py) sees one proper model.
+    and +0.007 MRR@20 on validation over one (docs/benchmarks.md). A mean of logits is the
+    geometric mean of the members' softmax distributions, so the blend with rules
+    (evaluation/selection.py) sees one proper model.
 
     Every caller sees the ``InterestModel`` interface: the interest vector is the members'
     vectors side by side, ``item_vectors()`` their item tables side by side divided by the

@@ -120,11 +120,15 @@ def test_csv_with_bad_bytes_gives_readable_rejected_table(spark, tmp_path):
     assert rep["counts"]["clean"] == 5 and rep["reconciled"]
     rows, _ = _read_both(tmp_path / "out" / "rejected")
     reasons = sorted(r["reject_reason"] for r in rows)
-    assert reasons == ["BAD_TIME", "MALFORMED", "OVERSIZED_FIELD", "UNKNOWN_EVENT_TYPE"]
+    # A line that is not UTF-8 (the time's bytes) is MALFORMED, as in JSON lines: decoded, an
+    # id with such bytes could merge with another. The line's own bytes are the evidence.
+    assert reasons == ["MALFORMED", "MALFORMED", "OVERSIZED_FIELD", "UNKNOWN_EVENT_TYPE"]
     by = {r["reject_reason"]: r for r in rows}
     assert "\x00" not in by["UNKNOWN_EVENT_TYPE"]["reject_detail"]
-    assert "\\u0000" in by["MALFORMED"]["raw_record"]
-    assert by["MALFORMED"]["raw_record_bytes"] is not None  # the NUL was escaped: the bytes keep it
+    malformed = {r["raw_record_length"]: r for r in rows if r["reject_reason"] == "MALFORMED"}
+    for key in ("invalid_time", "extra_columns_invalid"):
+        _check_evidence(malformed[len(CSV_BAD[key])], CSV_BAD[key])
+    assert "\\u0000" in malformed[len(CSV_BAD["extra_columns_invalid"])]["raw_record"]
     big = by["OVERSIZED_FIELD"]
     assert big["raw_record_length"] > BIG and len(big["raw_record"]) == EVIDENCE_MAX_CHARS
     assert len(big["raw_record_sha256"]) == 64

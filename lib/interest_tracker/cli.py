@@ -87,6 +87,9 @@ def run_job(
         return EXIT_CONFIG_ERROR
     try:
         main(cfg, run_date)
+    except config_mod.InputError as e:
+        log.error("input error: %s", e)
+        return EXIT_CONFIG_ERROR
     except config_mod.ConfigError as e:
         log.error("configuration error: %s", e)
         return EXIT_CONFIG_ERROR

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -19,6 +20,12 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid. The message says how to fix it."""
+
+
+class InputError(ConfigError):
+    """The input breaks the raw contract where no row can stand for it (a CSV header, a Parquet
+    schema): the job exits 2 like a configuration error, because a retry cannot help; the
+    message says what to fix in the input."""
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -78,14 +85,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return int(value)
         raise ConfigError(f"'{key}' must be an integer, got {value!r}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"'{key}' must be a number, got {value!r}")
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"'{key}' must be a string, got {value!r}")
@@ -111,10 +121,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
             raise ConfigError(f"config key '{prefix + name}' is required")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:
         if isinstance(e, ConfigError):
             raise
-        raise ConfigError(f"{prefix or cls.__name__}: {e}") from e
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {e}") from e
 
 
 def to_dict(obj: Any) -> Any:
@@ -159,6 +169,8 @@ def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] 
             raise ConfigError(f"config file {path} does not exist; pass --config with a valid path") from e
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file {path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object of settings, got {type(data).__name__}")
     data = apply_overrides(data, overrides)
     try:
         return from_dict(cls, data)

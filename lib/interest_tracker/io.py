@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import petastorm_metadata
+from .config import InputError
 from .contracts import load_contract
 # Paths and publish have one implementation, in the layout package; re-exported for callers of ``io``.
 from .layout.hadoop import (  # noqa: F401
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 RAW_FIELDS = ("user_id", "item_id", "event_type", "event_time", "session_id", "attributes")
 CORRUPT_COLUMN = "_corrupt_record"
 RAW_FORMATS = ("jsonl", "csv", "parquet")
+REQUIRED_RAW_FIELDS = ("user_id", "item_id", "event_type", "event_time")
 
 
 # --------------------------------------------------------------------------- raw input
@@ -39,7 +41,7 @@ def _raw_string_schema(with_corrupt: bool) -> T.StructType:
 
 
 _PARQUET_ALLOWED = {
-    "user_id": {"string"},
+    "user_id": {"string", "bigint", "int"},
     "item_id": {"string", "bigint", "int"},
     "event_type": {"string"},
     "event_time": {"string", "bigint", "double", "int", "timestamp"},
@@ -49,27 +51,25 @@ _PARQUET_ALLOWED = {
 
 
 def read_raw(spark: SparkSession, url: str, fmt: str) -> DataFrame:
-    """Read raw logs into the raw event contract: string columns + ``raw_record``.
+    """Read raw logs into the raw event contract: string columns + ``malformed`` + ``raw_record``.
 
-    JSON lines and CSV are read with an all-string schema and PERMISSIVE mode, so a
-    line that does not parse is kept (``_corrupt_record``) and rejected as MALFORMED
-    downstream, never dropped. Parquet has no malformed rows; its column types are
-    checked against the contract (never inferred into something else) and cast to
+    Every input record becomes exactly one row, so the run report's input count is the
+    number of records in the files: a record that does not parse is kept (``malformed``)
+    and rejected as MALFORMED downstream, never dropped, split or merged. Files in
+    subdirectories of ``url`` are read too. Parquet has no malformed rows; its column types
+    are checked against the contract (never inferred into something else) and cast to
     string. ``raw_record`` holds the original line for malformed rows and the record's
-    fields as JSON otherwise.
+    fields as JSON otherwise. Input that no row can stand for (a CSV header or a Parquet
+    schema outside the contract) raises :class:`InputError`, which names the fix.
     """
     if fmt not in RAW_FORMATS:
         raise ValueError(f"input.format must be one of {RAW_FORMATS}, got {fmt!r}")
+    # A missing path stays Spark's error (exit 1): on a schedule it is most often a day whose
+    # files have not landed yet, which a retry fixes.
     if fmt == "jsonl":
-        df = (spark.read.schema(_raw_string_schema(True))
-              .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-              .json(url))
+        df = _read_raw_jsonl(spark, url)
     elif fmt == "csv":
-        df = (spark.read.schema(_raw_string_schema(True))
-              .option("header", "true").option("mode", "PERMISSIVE")
-              .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-              .option("multiLine", "false").option("escape", '"')
-              .csv(url))
+        df = _read_raw_csv(spark, url)
     else:
         df = _read_raw_parquet(spark, url)
     fields = F.struct(*[F.col(f) for f in RAW_FIELDS])
@@ -80,21 +80,133 @@ def read_raw(spark: SparkSession, url: str, fmt: str) -> DataFrame:
     )
 
 
+def explain_read_error(error: BaseException) -> InputError | None:
+    """The fix for a raw-input error that shows only as the files are read, or None.
+
+    A CSV file whose header differs from the first file's is found by the first pass over
+    the input (``_read_raw_csv`` raises it in a task); this turns that task failure into
+    an input error that names the file.
+    """
+    text = str(error)
+    marker = "CSV header does not conform to the first file's header"
+    if marker not in text:
+        return None
+    found = text[text.index(marker):].splitlines()[0]
+    return InputError(f"{found}; every file needs the same header row naming the raw contract's columns "
+                      "(schemas/raw_event.json)")
+
+
+def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
+    # Spark's JSON reader makes rows of what a line holds, not of the line: a line with two
+    # objects (a lost newline upstream) or an array gives one or many rows, or none for
+    # ``[]``, and text after the first object is ignored, all silently. So each non-blank
+    # line is parsed as the one element of a JSON array: exactly one object, or MALFORMED.
+    # Spark strings keep the file's bytes; a line that is not valid UTF-8 is MALFORMED too,
+    # with its bytes kept as evidence (clean.evidence_columns).
+    line = F.col("value")
+    lines = (spark.read.option("recursiveFileLookup", "true").text(url)
+             .where(~line.rlike("^\\s*$")))
+    schema = T.ArrayType(_raw_string_schema(False))
+    parsed = F.from_json(F.concat(F.lit("["), line, F.lit("]")), schema, {"mode": "PERMISSIVE"})
+    one = (F.size(parsed) == 1) & parsed[0].isNotNull() & (F.decode(line.cast("binary"), "UTF-8") == line)
+    return lines.select(
+        *[F.when(one, parsed[0][f]).alias(f) for f in RAW_FIELDS],
+        F.when(~one, line).alias(CORRUPT_COLUMN),
+    )
+
+
+def _read_raw_csv(spark: SparkSession, url: str) -> DataFrame:
+    # Each non-blank line is one record, parsed on its own (``from_csv``), so the reader
+    # sees the line itself:
+    # * columns are taken by the header's names (the first file's header; any order, the
+    #   optional columns may be missing); each file's header line is dropped, a file
+    #   without one loses no row, and a header line with other names fails the run
+    #   (``raise_error``, in the first pass) instead of shifting a file's columns;
+    # * a line with an odd number of quote characters is MALFORMED: a quoted field that
+    #   does not close on its line (a line break inside quotes, or a stray quote) would
+    #   otherwise be accepted cut short, and the rest of it read as another record;
+    # * a line that is not valid UTF-8 is MALFORMED, its bytes kept as evidence (the CSV
+    #   reader would have replaced them by U+FFFD, merging different ids).
+    names = _csv_header(spark, url)
+    line = F.col("value")
+    lines = spark.read.option("recursiveFileLookup", "true").text(url).where(~line.rlike("^\\s*$"))
+    ddl = ", ".join(f"{n} string" for n in names) + f", {CORRUPT_COLUMN} string"
+    parsed = F.from_csv(line, ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN,
+                                   "escape": '"'})
+    values = [F.regexp_replace(F.trim(parsed[n]), "^\ufeff", "") for n in names]
+    is_header = F.lit(True)
+    for n, v in zip(names, values):
+        is_header = is_header & F.coalesce(v == n, F.lit(False))
+    header_like = F.array_contains(F.array(*values), "user_id") & F.array_contains(F.array(*values), "event_time")
+    quotes = F.length(line) - F.length(F.regexp_replace(line, '"', ""))
+    bad = (parsed[CORRUPT_COLUMN].isNotNull() | (quotes % 2 == 1)
+           | (F.decode(line.cast("binary"), "UTF-8") != line))
+    failure = F.raise_error(F.concat(
+        F.lit("CSV header does not conform to the first file's header ("), F.lit(",".join(names)),
+        F.lit("): found '"), F.substring(line, 1, 300), F.lit("' in "), F.input_file_name()))
+    return lines.where(~is_header).select(
+        *[F.when(~bad, parsed[f]).alias(f) if f in names else F.lit(None).cast("string").alias(f)
+          for f in RAW_FIELDS],
+        F.when(header_like, failure.cast("string")).when(bad, line).alias(CORRUPT_COLUMN),
+    )
+
+
+def _csv_header(spark: SparkSession, url: str) -> list[str]:
+    try:
+        header = (spark.read.option("header", "true").option("inferSchema", "false")
+                  .option("recursiveFileLookup", "true").option("escape", '"').csv(url).columns)
+    except Exception as e:  # noqa: BLE001 - Spark cannot name columns of empty input
+        if "Unable to infer schema" not in str(e):
+            raise
+        header = []
+    if not header:
+        return list(RAW_FIELDS)  # nothing to read: every file is empty
+    names = [h.strip().lstrip("\ufeff").strip() for h in header]
+    contract = ", ".join(RAW_FIELDS)
+    unknown = [n for n in names if n not in RAW_FIELDS]
+    missing = [n for n in REQUIRED_RAW_FIELDS if n not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        raise InputError(
+            f"CSV input {url}: the first line must be a header naming the raw contract's columns ({contract}; "
+            f"session_id and attributes are optional, in any order), got {header}"
+            + (f"; unknown: {unknown}" if unknown else "") + (f"; missing: {missing}" if missing else "")
+            + ". Add or fix the header row (schemas/raw_event.json).")
+    return names
+
+
 def _read_raw_parquet(spark: SparkSession, url: str) -> DataFrame:
     # Parquet files carry their own schema; we check it against the contract instead
-    # of trusting it, and fail with the offending column rather than guess.
-    df = spark.read.parquet(url)
-    types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    for name in ("user_id", "item_id", "event_type", "event_time"):
+    # of trusting it, and fail with the offending column rather than guess. The files'
+    # schemas are merged, so a column only some files have is read from those files.
+    try:
+        df = spark.read.option("mergeSchema", "true").option("recursiveFileLookup", "true").parquet(url)
+        types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    except Exception as e:  # noqa: BLE001 - Spark's schema errors, turned into the fix
+        text = str(e)
+        if "Unable to infer schema" in text:  # no Parquet file (an empty day): no rows
+            return spark.createDataFrame([], _raw_string_schema(True))
+        if "TIMESTAMP(NANOS" in text:
+            raise InputError(
+                f"parquet input {url} has a nanosecond timestamp column, which Spark 3.5 cannot read; write "
+                "microseconds instead (pandas: df.to_parquet(..., coerce_timestamps='us', "
+                "allow_truncated_timestamps=True); pyarrow: pq.write_table(..., coerce_timestamps='us'))") from e
+        if "Failed to merge" in text or "incompatible" in text.lower():
+            lines = text.splitlines()
+            first = next((ln.strip() for ln in lines if "incompatible data types" in ln), lines[0] if lines else "")
+            raise InputError(
+                f"parquet input {url}: the files disagree on a column's type ({first[:300]}); write every file "
+                "with the raw contract's types (schemas/raw_event.json)") from e
+        raise
+    for name in REQUIRED_RAW_FIELDS:
         if name not in types:
-            raise ValueError(f"parquet input {url} has no column '{name}'; the raw contract is schemas/raw_event.json")
+            raise InputError(f"parquet input {url} has no column '{name}'; the raw contract is schemas/raw_event.json")
     cols = []
     for name in RAW_FIELDS:
         if name not in types:
             cols.append(F.lit(None).cast("string").alias(name))
             continue
         if types[name] not in _PARQUET_ALLOWED[name]:
-            raise ValueError(
+            raise InputError(
                 f"parquet column '{name}' has type {types[name]}; allowed: {sorted(_PARQUET_ALLOWED[name])} "
                 "(schemas/raw_event.json); cast it upstream or convert with jobs/import_logs.py"
             )

@@ -60,6 +60,10 @@ def _backup_url(final: str) -> str:
 def commit_run(spark: SparkSession, root: str, run: str, moves: list[tuple[str, str]], manifest: dict) -> dict:
     """Publish every ``(staging, final)`` of ``moves`` and write the run manifest last.
 
+    A move whose staging is None removes ``final`` (a rerun that no longer produces it):
+    the previous version goes to its backup like any replaced output, and comes back on a
+    rollback.
+
     ``manifest`` is what readers get back from ``read_manifest`` (plus ``run``,
     ``commit_id`` and ``committed_at``). Returns the written manifest.
     """
@@ -73,8 +77,9 @@ def commit_run(spark: SparkSession, root: str, run: str, moves: list[tuple[str, 
         for i, e in enumerate(entries):
             if e["had_previous"]:
                 hadoop.rename(spark, e["final"], e["backup"])
-            hadoop.rename(spark, e["staging"], e["final"])
-            hadoop.remove_empty_parent(spark, e["staging"])
+            if e["staging"] is not None:
+                hadoop.rename(spark, e["staging"], e["final"])
+                hadoop.remove_empty_parent(spark, e["staging"])
             if after_publish_hook is not None:
                 after_publish_hook(i, e["final"])
         full = {**manifest, "run": run, "commit_id": commit_id,
@@ -93,16 +98,18 @@ def commit_run(spark: SparkSession, root: str, run: str, moves: list[tuple[str, 
 
 def _rollback(spark: SparkSession, entries: list[dict]) -> None:
     for e in reversed(entries):
-        staged_moved = not hadoop.exists(spark, e["staging"])
+        removal = e["staging"] is None
+        staged_moved = not removal and not hadoop.exists(spark, e["staging"])
         if e["had_previous"]:
             if hadoop.exists(spark, e["backup"]):
                 hadoop.delete(spark, e["final"])
                 hadoop.rename(spark, e["backup"], e["final"])
         elif staged_moved:
             hadoop.delete(spark, e["final"])
-        hadoop.delete(spark, e["staging"])
         hadoop.remove_empty_parent(spark, e["backup"])
-        hadoop.remove_empty_parent(spark, e["staging"])
+        if not removal:
+            hadoop.delete(spark, e["staging"])
+            hadoop.remove_empty_parent(spark, e["staging"])
 
 
 def _cleanup(spark: SparkSession, entries: list[dict]) -> None:

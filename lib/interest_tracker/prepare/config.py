@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from ..config import require
+from ..config import ConfigError, require
 
 
 def parse_utc(text: str, key: str) -> dt.datetime:
@@ -13,9 +13,16 @@ def parse_utc(text: str, key: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise ValueError(f"'{key}' must be ISO-8601 with a zone, e.g. 2026-11-01T00:00:00Z; got {text!r}") from e
+        raise ConfigError(f"'{key}' must be ISO-8601 with a zone, e.g. 2026-11-01T00:00:00Z; got {text!r}") from e
     require(value.tzinfo is not None, f"'{key}' must carry a zone (Z or +hh:mm); got {text!r}")
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError as e:
+        raise ConfigError(f"'{key}' is outside the years 1-9999 in UTC; got {text!r}") from e
+
+
+MAX_SPAN_DAYS = 36500
+"""Upper bound of every span setting (a century): larger values overflow the date arithmetic."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ class CleaningConfig:
         require(len(set(names)) == len(names), f"cleaning.event_types has duplicate names: {names}")
         require(self.max_field_length > 0 and self.max_attributes_length > 0, "field length limits must be > 0")
         parse_utc(self.min_event_time, "cleaning.min_event_time")
-        require(self.max_future_days >= 0, "cleaning.max_future_days must be >= 0")
+        require(0 <= self.max_future_days <= MAX_SPAN_DAYS,
+                f"cleaning.max_future_days must be in [0, {MAX_SPAN_DAYS}], got {self.max_future_days}")
         require(self.bot_max_events_per_minute >= 0 and self.bot_max_events_per_day >= 0,
                 "bot thresholds must be >= 0 (0 disables)")
         require(self.min_item_support >= 0 and self.min_user_events >= 0, "support thresholds must be >= 0")
@@ -85,9 +93,12 @@ class SessionConfig:
     """Also start a new session where the source's session_id changes."""
 
     def __post_init__(self) -> None:
-        require(self.gap_minutes > 0, "sessions.gap_minutes must be > 0")
+        require(0 < self.gap_minutes <= MAX_SPAN_DAYS * 1440,
+                f"sessions.gap_minutes must be > 0 and at most {MAX_SPAN_DAYS * 1440}, got {self.gap_minutes}")
         require(self.max_events >= 1, "sessions.max_events must be >= 1")
-        require(self.max_duration_minutes > 0, "sessions.max_duration_minutes must be > 0")
+        require(0 < self.max_duration_minutes <= MAX_SPAN_DAYS * 1440,
+                f"sessions.max_duration_minutes must be > 0 and at most {MAX_SPAN_DAYS * 1440}, "
+                f"got {self.max_duration_minutes}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,9 @@ class SequenceConfig:
         if self.valid_start and self.test_start:
             require(parse_utc(self.valid_start, "v") <= parse_utc(self.test_start, "t"),
                     "sequences.valid_start must not be after sequences.test_start")
-        require(self.valid_days >= 0 and self.test_days >= 0, "valid_days/test_days must be >= 0")
+        for k in ("valid_days", "test_days"):
+            v = getattr(self, k)
+            require(0 <= v <= MAX_SPAN_DAYS, f"sequences.{k} must be in [0, {MAX_SPAN_DAYS}], got {v}")
         require(self.num_row_groups >= 1, "sequences.num_row_groups must be >= 1")
 
 

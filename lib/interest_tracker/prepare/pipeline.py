@@ -70,10 +70,16 @@ class _Run:
         self.moves.append((staging, final))
         return staging
 
+    def remove(self, final: str) -> None:
+        """Remove ``final`` at the commit, if a previous run of this date wrote it."""
+        if hadoop.exists(self.spark, final):
+            self.moves.append((None, final))
+
     def discard(self) -> None:
         for staging, _ in self.moves:
-            hadoop.delete(self.spark, staging)
-            hadoop.remove_empty_parent(self.spark, staging)
+            if staging is not None:
+                hadoop.delete(self.spark, staging)
+                hadoop.remove_empty_parent(self.spark, staging)
 
 
 def run_prepare(spark: SparkSession, cfg: PrepareConfig, run_date: dt.date) -> dict:
@@ -86,8 +92,11 @@ def run_prepare(spark: SparkSession, cfg: PrepareConfig, run_date: dt.date) -> d
         manifest = {"kind": "stage1-run", "run_date": run_date.isoformat(), "counts": rep["counts"],
                     "outputs": rep["outputs"], "sequences": rep.get("sequences")}
         commit.commit_run(spark, layout.root, layout.partition, run.moves, manifest)
-    except BaseException:
+    except BaseException as e:
         run.discard()
+        explained = io.explain_read_error(e)
+        if explained is not None:
+            raise explained from e
         raise
     log.info("run report: %s", json.dumps(rep["counts"]))
     return rep
@@ -216,8 +225,12 @@ def _run_prepare(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layout, 
 
     if cfg.write_sequences and n_clean > 0:
         rep["sequences"] = write_sequences(spark, cfg, layout, events, run, clock)
+    else:
+        # A rerun replaces the run whole: windows an earlier run of this date wrote go too.
+        run.remove(layout.sequences)
     rep["outputs"] = {name: layout.table(name) for name in ("events", "rejected", "quarantine", "sessions")}
-    rep["outputs"].update(vocabulary=layout.vocabulary, sequences=layout.sequences, report=layout.report)
+    rep["outputs"].update(vocabulary=layout.vocabulary, sequences=layout.sequences if "sequences" in rep else None,
+                          report=layout.report)
     rep["elapsed_s"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
     rep["phases_s"] = clock.phases
     layout.write_report(spark, rep, run.directory(layout.report_dir))
@@ -293,6 +306,10 @@ def write_sequences(spark: SparkSession, cfg: PrepareConfig, layout: Stage1Layou
         info["targets"][split] = int(agg[1] or 0)
         info["row_groups"][split] = len(written.inputFiles())
         log.info("%s windows: %d rows, %d targets", split, info["rows"][split], info["targets"][split])
+    if info["targets"]["train"] == 0:
+        log.warning("the train split has no targets (every event is on or after valid_start %s): training on "
+                    "this dataset will fail; give the log more days than sequences.valid_days + test_days, or set "
+                    "sequences.valid_start / test_start", valid_start.isoformat())
     clock.lap("windows, all splits (+ features, split cutoffs)")
     stats = sequences.item_train_counts(split_feats, vocab).coalesce(1)
     hadoop.write_partition(stats, seq_dir, ITEM_STATS)

@@ -19,6 +19,7 @@ from typing import Mapping
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from ..config import ConfigError
 from .config import SequenceConfig, parse_utc
 from . import window_arrays
 from .ordering import ORDER
@@ -42,7 +43,9 @@ def resolve_cutoffs(events: DataFrame, cfg: SequenceConfig) -> tuple[dt.datetime
     else:
         valid_start = test_start - dt.timedelta(days=cfg.valid_days)
     if valid_start > test_start:
-        raise ValueError(f"valid_start {valid_start} is after test_start {test_start}; fix sequences.* cutoffs")
+        where = "sequences.test_start" if cfg.test_start else f"sequences.test_days (test_start is {test_start})"
+        raise ConfigError(f"sequences.valid_start {valid_start} is after the test split's start {test_start}; "
+                          f"move sequences.valid_start earlier or fix {where}")
     return valid_start, test_start
 
 

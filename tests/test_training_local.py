@@ -221,6 +221,18 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path, spark):
         load(TrainConfig, None, ["dataset=d", "artifact_root=a", "launcher=mpi"])
     with pytest.raises(ConfigError, match="'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d'"):
         from_dict(TrainConfig, {**good, "recent_prior": "recent"})
+    for bad in ("decay_xd", "decay_0d", "decay_-7d"):
+        with pytest.raises(ConfigError, match="'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d'"):
+            from_dict(TrainConfig, {**good, "recent_prior": bad})
+    # model values are typed like every other key, and the error names the key
+    for value in (2.5, "big"):
+        with pytest.raises(ConfigError, match=f"'model.hidden_size' must be an integer, got {value!r}"):
+            load(TrainConfig, None, ["dataset=d", "artifact_root=a", f"model.hidden_size={json.dumps(value)}"])
+    coerced = load(TrainConfig, None, ["dataset=d", "artifact_root=a", "model.tied_embeddings=no",
+                                       "model.hidden_size=\"24\""])
+    assert coerced.model == {"tied_embeddings": False, "hidden_size": 24}
+    assert to_dict(coerced)["model"] == {"tied_embeddings": False, "hidden_size": 24}  # what the ranks get
+    assert coerced.model_config(5, 3).tied_embeddings is False
     with pytest.raises(ConfigError, match="'selection_min_gap_hours' must be >= 0"):
         from_dict(TrainConfig, {**good, "selection_min_gap_hours": -1})
     with pytest.raises(ConfigError, match="task slots"):

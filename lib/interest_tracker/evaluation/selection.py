@@ -157,7 +157,10 @@ def recent_prior_choices(dataset_url: str) -> list[str]:
 
     from ..layout import SequencesDataset, fs
 
-    filesystem, path = fs.resolve(SequencesDataset(dataset_url).item_stats)
+    url = SequencesDataset(dataset_url).item_stats
+    if not fs.exists(url):
+        return ["popularity"]  # as selection without item_stats: no decayed column to pin
+    filesystem, path = fs.resolve(url)
     names = pads.dataset(path, filesystem=filesystem, format="parquet").schema.names
     half_lives = sorted((c[len(TRAIN_DECAY_PREFIX):] for c in names if c.startswith(TRAIN_DECAY_PREFIX)),
                         key=lambda h: float(h[:-1]) if h[:-1].replace(".", "", 1).isdigit() else float("inf"))

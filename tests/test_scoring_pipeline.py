@@ -275,6 +275,10 @@ def test_config_errors_say_how_to_fix_them(spark, tmp_path):
     cfg = scoring_config(tmp_path, tmp_path / "w")
     with pytest.raises(ConfigError, match="train a model first"):
         score_run(spark, cfg, D1)
+    # a missing optional item table names its key, before anything else is read
+    for key in ("item_availability_path", "item_categories_path"):
+        with pytest.raises(ConfigError, match=f"'{key}' is '.*nope', which does not exist"):
+            score_run(spark, scoring_config(tmp_path, tmp_path / "w", **{key: str(tmp_path / "nope")}), D1)
 
 
 def test_incremental_rescoring_after_availability_change_equals_full(spark, world):

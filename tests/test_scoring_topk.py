@@ -66,3 +66,27 @@ def test_scores_do_not_depend_on_batch_neighbours():
     sub_idx, sub_sc = blocked_topk(vectors[pick], aug, 5, None, batch_size=16, item_block_size=128)
     np.testing.assert_array_equal(sub_idx, all_idx[pick])
     np.testing.assert_array_equal(sub_sc, all_sc[pick])
+
+
+@pytest.mark.parametrize("block", [64, 128, 1000, 16384])
+def test_with_ties_the_scores_are_exact_and_the_list_is_index_ordered(block):
+    """What docs/data-contract.md promises with ties (small integer coordinates make float32
+    products exact, so ties are exact ties): the score at every rank is the true K-best score,
+    and equal scores in the list are ordered by index. Which items tied at the K-th score are
+    listed is not promised."""
+    rng = np.random.default_rng(3)
+    n, d, num_items, k = 21, 3, 700, 12
+    vectors = rng.integers(-1, 2, size=(n, d)).astype(np.float32)
+    items = rng.integers(-1, 2, size=(num_items, d)).astype(np.float32)
+    bias = rng.integers(0, 2, size=num_items).astype(np.float32)
+    consumed = [rng.choice(num_items, size=rng.integers(0, 40), replace=False) for _ in range(n)]
+    aug = augmented_items(torch.from_numpy(items), torch.from_numpy(bias), None)
+    got_idx, got_sc = blocked_topk(torch.from_numpy(vectors), aug, k, consumed, batch_size=8, item_block_size=block)
+    _, ref_sc = _reference(vectors, items, bias, np.zeros(num_items, dtype=bool), consumed, k)
+    exact = vectors.astype(np.float64) @ items.astype(np.float64).T + bias
+    for i in range(n):
+        np.testing.assert_array_equal(got_sc[i], ref_sc[i])
+        np.testing.assert_array_equal(exact[i, got_idx[i]], got_sc[i])  # each listed item has its score
+        assert not set(got_idx[i]) & set(consumed[i].tolist())
+        assert all((a > b) or (a == b and x < y) for a, b, x, y in
+                   zip(got_sc[i], got_sc[i][1:], got_idx[i], got_idx[i][1:]))

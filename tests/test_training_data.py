@@ -96,3 +96,16 @@ def test_bucketing_by_length_groups_similar_rows_and_keeps_every_row(training_da
 def test_a_rank_without_row_groups_fails_with_the_fix(training_dataset):
     with pytest.raises(ValueError, match="write >= 4 row groups per rank"):
         make_loader("pyarrow", str(training_dataset / "train"), 99, 100, 4, 1)
+
+
+@NO_PETASTORM
+def test_petastorm_with_fewer_row_groups_than_ranks_fails_on_every_rank_with_the_fix(training_dataset):
+    """Checked when the loader is made, on every rank (even one that has row groups), instead of
+    petastorm's NoDataAvailableError inside the starved ranks."""
+    url = str(training_dataset / "train")
+    groups = len(row_groups(url))
+    for rank in (0, groups):
+        with pytest.raises(ValueError, match=rf"{groups + 1} ranks but .* has {groups} row group\(s\).*"
+                                             r"write >= 4 row groups per rank"):
+            make_loader("petastorm", url, rank, groups + 1, 4, 1)
+    make_loader("petastorm", url, groups - 1, groups, 4, 1)  # one row group each is enough to start

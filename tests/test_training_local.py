@@ -221,6 +221,18 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path, spark):
         load(TrainConfig, None, ["dataset=d", "artifact_root=a", "launcher=mpi"])
     with pytest.raises(ConfigError, match="'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d'"):
         from_dict(TrainConfig, {**good, "recent_prior": "recent"})
+    for bad in ("decay_xd", "decay_0d", "decay_-7d"):
+        with pytest.raises(ConfigError, match="'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d'"):
+            from_dict(TrainConfig, {**good, "recent_prior": bad})
+    # model values are typed like every other key, and the error names the key
+    for value in (2.5, "big"):
+        with pytest.raises(ConfigError, match=f"'model.hidden_size' must be an integer, got {value!r}"):
+            load(TrainConfig, None, ["dataset=d", "artifact_root=a", f"model.hidden_size={json.dumps(value)}"])
+    coerced = load(TrainConfig, None, ["dataset=d", "artifact_root=a", "model.tied_embeddings=no",
+                                       "model.hidden_size=\"24\""])
+    assert coerced.model == {"tied_embeddings": False, "hidden_size": 24}
+    assert to_dict(coerced)["model"] == {"tied_embeddings": False, "hidden_size": 24}  # what the ranks get
+    assert coerced.model_config(5, 3).tied_embeddings is False
     with pytest.raises(ConfigError, match="'selection_min_gap_hours' must be >= 0"):
         from_dict(TrainConfig, {**good, "selection_min_gap_hours": -1})
     with pytest.raises(ConfigError, match="task slots"):
@@ -262,3 +274,88 @@ def test_resume_after_sigkill_uses_the_checkpoint(training_dataset, tmp_path):
     other = train(to_dict(_cfg(dataset, tmp_path / "other", checkpoint_dir=str(perturbed_dir), **kw)))
     assert other["steps_run"] == 2 * steps
     assert other["param_digest"] != reference["param_digest"]
+
+
+def _copy_dataset(training_dataset, dst, **info_changes):
+    """A copy of the dataset whose dataset_info.json has ``info_changes`` (and so, for a stage-1
+    rerun's stand-in, another fingerprint when ``fingerprint`` is given)."""
+    shutil.copytree(training_dataset, dst)
+    ds = SequencesDataset(str(dst))
+    info = ds.info()
+    for key, value in info_changes.items():
+        if isinstance(value, dict):
+            info[key] = {**info[key], **value}
+        else:
+            info[key] = value
+    ds.write_info(info)
+    return dst
+
+
+def test_resume_only_continues_the_run_that_wrote_the_checkpoint(training_dataset, tmp_path, caplog):
+    """A checkpoint of another dataset (a stage-1 rerun of the date) or of another model size is
+    not resumed: training starts over with a warning, instead of publishing the old weights or
+    failing in load_state_dict. A finished run continues when ``epochs`` is raised."""
+    rerun = _copy_dataset(training_dataset, tmp_path / "rerun", fingerprint="f" * 64)
+    steps = 4
+    kw = dict(steps_per_epoch=steps, loader="pyarrow", evaluate_test=False, cold_items="off",
+              checkpoint_dir=str(tmp_path / "ckpt"))
+    first = train(to_dict(_cfg(training_dataset, tmp_path / "a", epochs=2, **kw)))
+    assert first["steps_run"] == 2 * steps
+
+    caplog.clear()
+    other = train(to_dict(_cfg(rerun, tmp_path / "b", epochs=2, **kw)))
+    assert other["steps_run"] == 2 * steps  # trained on the rerun's data, not resumed as done
+    assert [h["epoch"] for h in other["metrics"]["history"]] == [0, 1]
+    assert "not resuming" in caplog.text and "dataset fingerprint" in caplog.text
+    assert load_checkpoint(tmp_path / "ckpt")["dataset_fingerprint"] == "f" * 64
+
+    more = train(to_dict(_cfg(rerun, tmp_path / "c", epochs=3, **kw)))
+    assert more["steps_run"] == steps  # epoch 2 only: epochs 0-1 came from the checkpoint
+    assert [h["epoch"] for h in more["metrics"]["history"]] == [0, 1, 2]
+    assert more["metrics"]["global_step"] == 3 * steps
+    assert more["metrics"]["first_loss"] == other["metrics"]["first_loss"] is not None
+
+    caplog.clear()
+    bigger = train(to_dict(_cfg(rerun, tmp_path / "d", epochs=3, model={"hidden_size": 24, "embedding_dim": 16},
+                                **kw)))
+    assert bigger["steps_run"] == 3 * steps and "model.hidden_size: 16 -> 24" in caplog.text
+
+
+def test_an_early_stopped_run_stays_done_when_epochs_are_raised(training_dataset, tmp_path):
+    kw = dict(patience=1, learning_rate=1e-9, steps_per_epoch=1, evaluate_test=False, cold_items="off")
+    stopped = train(to_dict(_cfg(training_dataset, tmp_path / "a", epochs=10, **kw)))
+    assert stopped["metrics"]["epochs_run"] == 2
+    again = train(to_dict(_cfg(training_dataset, tmp_path / "a", epochs=20, **kw)))
+    assert again["steps_run"] == 0 and again["metrics"]["epochs_run"] == 2
+
+
+def test_an_empty_test_split_is_skipped_with_a_warning(training_dataset, tmp_path, caplog):
+    data = _copy_dataset(training_dataset, tmp_path / "notest", targets={"test": 0})
+    _, test_targets = training_pairs(read_split(str(data / "test"), 512))
+    _unmask_train_targets(data / "test", np.unique(test_targets))  # no counted target left
+    out = train(to_dict(_cfg(data, tmp_path / "a", epochs=1, steps_per_epoch=3, loader="pyarrow")))
+    m = out["metrics"]
+    assert m["test"] is None and set(m["baselines"]) == {"valid"} and m["valid"]["points"] > 0
+    assert "the test split has no targets" in caplog.text
+    assert json.loads((Path(out["artifact"]) / "metrics.json").read_text())["test"] is None
+
+
+def test_dataset_problems_fail_before_the_first_epoch(training_dataset, tmp_path):
+    """A pinned recent_prior the item_stats lack, and an empty train split, are configuration
+    errors found before anything trains (no checkpoint written), with the fix."""
+    with pytest.raises(ConfigError, match=r"recent_prior='decay_2d' is not in this dataset .*"
+                                          r"\['popularity', 'decay_1d', 'decay_7d', 'decay_30d', 'decay_180d'\]"):
+        train(to_dict(_cfg(training_dataset, tmp_path / "a", recent_prior="decay_2d")))
+    assert not (tmp_path / "a" / "_checkpoints").exists()
+
+    import pyarrow.parquet as pq
+
+    data = _copy_dataset(training_dataset, tmp_path / "notrain", rows={"train": 0}, targets={"train": 0})
+    files = sorted((data / "train").glob("*.parquet"))
+    schema = pq.read_schema(files[0])
+    for f in files:
+        f.unlink()
+    pq.write_table(schema.empty_table(), data / "train" / "part-00000.parquet")
+    with pytest.raises(ConfigError, match=r"the train split of .*notrain.* has no windows.*sequences.valid_days"):
+        train(to_dict(_cfg(data, tmp_path / "b", loader="pyarrow")))
+    assert not (tmp_path / "b" / "_checkpoints").exists()

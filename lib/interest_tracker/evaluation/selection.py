@@ -149,6 +149,39 @@ def _priors_inputs(root: Path, num_items: int, prefix: str) -> dict[str, np.ndar
     return out
 
 
+def recent_prior_choices(dataset_url: str) -> list[str]:
+    """The values ``recent_prior`` may pin for this dataset: ``popularity`` and one
+    ``decay_{h}d`` per ``train_decay_{h}d`` column of its item_stats (the column selection
+    reads). Only the schema is read, through the layout, so any filesystem works."""
+    import pyarrow.dataset as pads
+
+    from ..layout import SequencesDataset, fs
+
+    url = SequencesDataset(dataset_url).item_stats
+    if not fs.exists(url):
+        return ["popularity"]  # as selection without item_stats: no decayed column to pin
+    filesystem, path = fs.resolve(url)
+    names = pads.dataset(path, filesystem=filesystem, format="parquet").schema.names
+    half_lives = sorted((c[len(TRAIN_DECAY_PREFIX):] for c in names if c.startswith(TRAIN_DECAY_PREFIX)),
+                        key=lambda h: float(h[:-1]) if h[:-1].replace(".", "", 1).isdigit() else float("inf"))
+    return ["popularity", *(DECAY_PREFIX + h for h in half_lives)]
+
+
+def check_recent_prior(cfg, dataset_url: str, info: dict) -> None:
+    """Fail before the first epoch when a pinned ``recent_prior`` names a half-life the
+    dataset's item_stats lacks: selection would otherwise find out after every epoch ran.
+    A refit without validation targets never uses the pin (no selection), so it is not checked."""
+    pinned = getattr(cfg, "recent_prior", "auto")
+    if pinned == "auto" or int((info.get("targets") or {}).get("valid", 1)) <= 0:
+        return
+    choices = recent_prior_choices(dataset_url)
+    if pinned not in choices:
+        from ..config import ConfigError
+
+        raise ConfigError(f"recent_prior={pinned!r} is not in this dataset ({dataset_url}); its item_stats has "
+                          f"{choices}; set 'recent_prior' to one of them or 'auto'")
+
+
 def _points(batches: Iterable[dict], max_points: int):
     """(batch, rows, positions) of the first ``max_points`` counted targets."""
     seen = 0
@@ -467,7 +500,8 @@ def baselines_and_selection(model, root: str | Path, cfg, info: dict, metrics: d
 
     src, dst = training_pairs(split("train"))
     has_valid = int((info.get("targets") or {}).get("valid", 1)) > 0
-    splits = (["valid"] if has_valid else []) + (["test"] if cfg.evaluate_test else [])
+    has_test = int((info.get("targets") or {}).get("test", 1)) > 0  # an empty test split is not scored
+    splits = (["valid"] if has_valid else []) + (["test"] if cfg.evaluate_test and has_test else [])
     base = {"popularity": PopularityBaseline(n, dst), "transitions": TransitionBaseline(n, src, dst)}
     baselines: dict = {}
     for s in splits:

@@ -128,7 +128,20 @@ def score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Run
         return _score_run(spark, cfg, run_date)
 
 
+def _check_inputs(spark: SparkSession, cfg: ScoringConfig) -> None:
+    """The optional item tables the config names must exist: checked before any work, so a typo
+    fails with the key to fix instead of Spark's PATH_NOT_FOUND once the run is under way."""
+    from ..config import ConfigError
+
+    for key in ("item_availability_path", "item_categories_path"):
+        path = getattr(cfg, key)
+        if path and not io.exists(spark, io.to_url(path)):
+            raise ConfigError(f"'{key}' is {path!r}, which does not exist; point it at the parquet table "
+                              "(see ScoringConfig in scoring/config.py) or remove the key")
+
+
 def _score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> RunResult:
+    _check_inputs(spark, cfg)
     art = load_artifact(spark, cfg.artifact_root, cfg.model_version)
     warehouse = Warehouse(cfg.warehouse_root)
     warehouse.recover(spark)  # a run killed while publishing is rolled back before anything reads the tables
@@ -192,7 +205,12 @@ def _score_run(spark: SparkSession, cfg: ScoringConfig, run_date: dt.date) -> Ru
             prev_recs = warehouse.read_partition(spark, tb.RECOMMENDATIONS, state_date)
             carried = _carried_recommendations(unchanged, prev_recs)
         else:
-            log.info("recommendation settings changed since %s: rescoring every user from stored vectors", state_date)
+            if gap_aware:  # the fingerprint holds the run date on purpose: only the day changed
+                log.info("gap-aware blend: every list depends on the run date; rescoring every user from stored "
+                         "vectors")
+            else:
+                log.info("recommendation settings changed since %s: rescoring every user from stored vectors",
+                         state_date)
             model_input = model_input.unionByName(_carried_input(unchanged))
     if gap_aware:  # seconds from the user's last event to the end of the run date (UTC)
         as_of = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp()

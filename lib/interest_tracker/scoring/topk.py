@@ -69,8 +69,12 @@ def blocked_topk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` item indexes and scores per row of ``vectors`` (n, D).
 
-    Returns (indexes int32 (n, k), scores float32 (n, k)), best first, ties broken by the
-    smaller index. Slots beyond the number of eligible items hold index -1 and score -inf.
+    Returns (indexes int32 (n, k), scores float32 (n, k)), best first, equal scores in the list
+    by the smaller index. Which of several items tied at the k-th score make the list is
+    ``torch.topk``'s choice (it can depend on ``item_block_size``): selecting exactly on
+    (score, index) measured 2-3.5% slower on this hot path, so docs/data-contract.md promises
+    only the order within the list. Slots beyond the number of eligible items hold index -1
+    and score -inf.
     ``consumed[i]`` (int array) lists items excluded for row i only.
     """
     n = vectors.shape[0]
@@ -121,7 +125,8 @@ def select_topk(score_block, num_items: int, item_block_size: int, k: int, consu
     ``score_block(b0, b1)`` returns the (batch_size, b1 - b0) scores of items b0..b1; the
     plain dot product and the blended scorer (``blend.py``) share this loop, so both keep
     the same exclusion, tie order and fixed-shape determinism. Returns (indexes, scores)
-    for the real rows, score descending then index ascending, -1 where the score is -inf.
+    for the real rows, score descending then index ascending (among the selected; see
+    :func:`blocked_topk` on ties at the k-th score), -1 where the score is -inf.
     """
     rows = stop - start
     mask_rows, mask_cols = _consumed_pairs(consumed, start, stop, device)

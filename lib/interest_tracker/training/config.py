@@ -6,10 +6,11 @@ value fails on the driver in milliseconds, not on a worker after the Spark job s
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import ConfigError, require
+from ..config import ConfigError, from_dict, require
 from ..model.config import ModelConfig
 
 URL_SCHEMES = ("file", "hdfs", "viewfs", "s3", "s3a", "gs", "abfs", "abfss")
@@ -23,6 +24,13 @@ LOSSES = ("full", "sampled", "bpr-max")
 DEFAULT_MODEL = {"cell": "gru", "hidden_size": 100, "embedding_dim": 100, "tied_embeddings": True,
                  "dropout": 0.4, "embedding_dropout": 0.3}
 METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")
+
+
+def _positive_half_life(name: str) -> bool:
+    """``decay_<h>d`` with h a positive number: the only shape stage 1's item_stats columns
+    have, checked here so ``decay_xd`` fails in milliseconds, not after every epoch."""
+    m = re.fullmatch(r"decay_(\d+(?:\.\d+)?)d", name)
+    return m is not None and float(m.group(1)) > 0
 
 
 @dataclass(frozen=True)
@@ -164,8 +172,7 @@ class TrainConfig:
         require(self.num_negatives >= 1, "'num_negatives' must be >= 1")
         require(self.bpr_reg >= 0 and self.score_elu >= 0, "'bpr_reg' and 'score_elu' must be >= 0")
         require(0.0 <= self.momentum < 1.0, f"'momentum' must be in [0, 1), got {self.momentum}")
-        require(self.recent_prior in ("auto", "popularity") or
-                (self.recent_prior.startswith("decay_") and self.recent_prior.endswith("d")),
+        require(self.recent_prior in ("auto", "popularity") or _positive_half_life(self.recent_prior),
                 f"'recent_prior' must be 'auto', 'popularity' or 'decay_<h>d' (a half-life in item_stats), "
                 f"got {self.recent_prior!r}")
         require(self.selection_min_gap_hours >= 0,
@@ -182,9 +189,16 @@ class TrainConfig:
         reserved = {"num_items", "num_event_types"} & set(self.model)
         require(not reserved, f"'model.{sorted(reserved)}' come from dataset_info.json; remove them from the config")
         try:
-            self.model_config(num_items=3, num_event_types=2)
+            checked = self.model_config(num_items=3, num_event_types=2)
         except (TypeError, ConfigError) as e:
             raise ConfigError(f"'model' is not a valid ModelConfig: {e}; see lib/interest_tracker/model/config.py") from e
+        # Keep the coerced values ("no" -> False, "32" -> 32), so what travels to the ranks, the
+        # artifact's train_config and the checkpoint's record hold the types the model was built with.
+        object.__setattr__(self, "model", {k: getattr(checked, k) for k in self.model})
 
     def model_config(self, num_items: int, num_event_types: int) -> ModelConfig:
-        return ModelConfig(num_items=num_items, num_event_types=num_event_types, **self.model)
+        """The model's config, typed and validated like every other key (``model.hidden_size``
+        must be an integer, ``model.tied_embeddings`` a boolean): a string "no" would otherwise
+        train as a truthy value and the artifact would then fail to load in scoring."""
+        return from_dict(ModelConfig, {**self.model, "num_items": num_items, "num_event_types": num_event_types},
+                         prefix="model.")

@@ -116,6 +116,16 @@ class PetastormLoader:
         self.url, self.rank, self.world = to_url(url), rank, world
         self.batch_size, self.seed, self.pool, self.workers = batch_size, seed, pool, workers
         self.buffer_batches, self.fields = buffer_batches, tuple(fields)
+        if world > 1:
+            # petastorm shards by row group: a rank past the last one would fail deep inside the
+            # reader (NoDataAvailableError) while the others wait for it. Every rank checks, so
+            # they all stop with the fix instead of some hanging in a collective.
+            groups = count_row_groups(self.url)
+            if groups < world:
+                raise ValueError(f"{world} ranks but {self.url} has {groups} row group(s): petastorm gives each "
+                                 f"rank whole row groups, so rank(s) {groups}..{world - 1} would get none; "
+                                 "write >= 4 row groups per rank in stage 1 (sequences.num_row_groups) or lower "
+                                 "num_proc")
 
     def epoch(self, epoch: int, steps: int) -> Iterator[Batch]:
         from petastorm import make_batch_reader
@@ -164,6 +174,18 @@ def row_groups(path: str) -> list[tuple[str, int]]:
     for f in files:
         out.extend((f, i) for i in range(pq.ParquetFile(f).num_row_groups))
     return out
+
+
+def count_row_groups(url: str) -> int:
+    """Row groups of a parquet directory on any filesystem the layout reads (petastorm's
+    URLs included); files named ``_*`` or ``.*`` (``_SUCCESS``, ``_common_metadata``) are skipped."""
+    import pyarrow.dataset as pads
+
+    from ..layout import fs
+
+    filesystem, path = fs.resolve(url)
+    return sum(f.metadata.num_row_groups
+               for f in pads.dataset(path, filesystem=filesystem, format="parquet").get_fragments())
 
 
 def _table_to_arrays(table, fields) -> dict:

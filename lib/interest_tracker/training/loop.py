@@ -197,6 +197,32 @@ def _to_tensors(batch, device=None):
             torch.from_numpy(np.asarray(batch["length"], dtype=np.int64)) if "length" in batch else None)
 
 
+def dataset_fingerprint(info: dict) -> str:
+    """What identifies the data a checkpoint was trained on: stage 1's ``fingerprint`` in
+    ``dataset_info.json`` (it changes when stage 1 reruns the date on other events), or a hash
+    of the whole info for datasets written without one."""
+    return str(info.get("fingerprint") or hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest())
+
+
+def _check_dataset(cfg, dataset, info: dict) -> None:
+    """Fail before the first epoch on a dataset this config cannot train on: an empty train
+    split (else 0 windows read as "1 step per epoch" and a loader error about row groups), or
+    a pinned ``recent_prior`` the dataset's item_stats lacks (else found after every epoch)."""
+    from ..config import ConfigError
+    from ..evaluation.selection import check_recent_prior
+    from .loaders import count_rows
+
+    rows = (info.get("rows") or {}).get("train")
+    if rows is None:
+        rows = count_rows(dataset.split("train"))
+    if int(rows) <= 0:
+        raise ConfigError(f"the train split of {dataset.url} has no windows: nothing to train on. Its validation "
+                          "and test days take every event: rerun stage 1 (jobs/prepare_events.py) with shorter "
+                          "sequences.valid_days / sequences.test_days, or later sequences.valid_start / "
+                          "sequences.test_start, or on more days of data")
+    check_recent_prior(cfg, dataset.url, info)
+
+
 def _cpu_copy(state: dict) -> dict:
     """A CPU copy of a state dict (best weights kept across epochs; checkpoints load anywhere)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
@@ -208,7 +234,7 @@ def _train(cfg, comm) -> dict:
     from ..config import to_dict
     from ..model import build_model
     from .artifact import environment, write_artifact
-    from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+    from .checkpoint import load_checkpoint, resume_mismatch, rng_state, save_checkpoint, set_rng_state
     from .loaders import count_rows, make_loader
     from .losses import NegativeSampler
 
@@ -223,6 +249,8 @@ def _train(cfg, comm) -> dict:
     dataset = SequencesDataset(cfg.dataset)
     root = dataset.url
     info = read_dataset_info(cfg.dataset)
+    _check_dataset(cfg, dataset, info)
+    fingerprint = dataset_fingerprint(info)
     model_cfg = cfg.model_config(int(info["num_items"]), int(info["num_event_types"]))
     # Each rank initialises from its own seed: the parameters are equal only because rank 0's
     # are broadcast (comm.wrap), which every multi-rank run thus exercises (and returns proof of).
@@ -238,9 +266,18 @@ def _train(cfg, comm) -> dict:
     version = cfg.model_version or "model"
     ckpt_dir = cfg.checkpoint_dir or ArtifactStore(cfg.artifact_root).checkpoint_dir(version)
     state = {"epoch": 0, "global_step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
-             "history": [], "done": False}
+             "history": [], "done": False, "stopped_early": False, "first_loss": None}
     best_weights = None
+    config_record = json.loads(json.dumps(to_dict(cfg)))
     ckpt = load_checkpoint(ckpt_dir) if cfg.resume else None
+    if ckpt is not None:
+        reasons = resume_mismatch(ckpt, config_record, fingerprint)
+        if reasons:
+            if rank == 0:
+                log.warning("not resuming from the checkpoint in %s: it was trained on other data or settings (%s); "
+                            "training from scratch (its checkpoint is replaced after the first epoch)",
+                            ckpt_dir, "; ".join(reasons))
+            ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -248,8 +285,12 @@ def _train(cfg, comm) -> dict:
         state.update({k: ckpt[k] for k in state if k in ckpt})
         state["history"] = json.loads(ckpt["history_json"])
         set_rng_state(ckpt.get("rng", {}))
+        if state["done"] and not state["stopped_early"] and state["epoch"] < cfg.epochs:
+            # It ran out of epochs, and now has more: carry on. An early-stopped run stays done.
+            state["done"] = False
         if rank == 0:
-            log.info("resuming from %s at epoch %d, step %d", ckpt_dir, state["epoch"], state["global_step"])
+            log.info("resuming from %s at epoch %d, step %d%s", ckpt_dir, state["epoch"], state["global_step"],
+                     " (finished: nothing left to train)" if state["done"] else "")
     init_digest = param_digest(model)  # before the broadcast: differs between ranks
     module, optimizer = comm.wrap(objective, optimizer)
     steps_run = 0
@@ -276,7 +317,11 @@ def _train(cfg, comm) -> dict:
     if rank == 0 and not has_valid:
         log.warning("the valid split has no targets (valid_start == test_start?): training %d epochs without "
                     "validation or early stopping and publishing the last epoch's weights", cfg.epochs)
-    first_loss = None
+    has_test = int(info.get("targets", {}).get("test", 1)) > 0
+    if rank == 0 and cfg.evaluate_test and not has_test:
+        log.warning("the test split has no targets (test_start at or after the data's last event?): no test "
+                    "evaluation after training; metrics.json records 'test': null")
+    first_loss = state["first_loss"]  # the first step's loss of the run, across resumes
     train_time = 0.0
     trained_points = 0
     for epoch in range(state["epoch"], cfg.epochs):
@@ -383,12 +428,15 @@ def _train(cfg, comm) -> dict:
             if stop:
                 log.info("early stopping: %s did not improve for %d epochs", metric, cfg.patience)
             state["epoch"] = epoch + 1
+            state["stopped_early"] = stop
             state["done"] = stop or epoch + 1 >= cfg.epochs
+            state["first_loss"] = first_loss
             save_checkpoint(ckpt_dir, {
                 **{k: v for k, v in state.items() if k != "history"},
                 "history_json": json.dumps(state["history"]),
                 "model": _cpu_copy(model.state_dict()), "optimizer": optimizer.state_dict(),
-                "best_model": best_weights, "rng": rng_state(), "config": json.dumps(to_dict(cfg)),
+                "best_model": best_weights, "rng": rng_state(), "config": json.dumps(config_record),
+                "dataset_fingerprint": fingerprint,
             })
             decision = {"stop": stop}
         decision = comm.broadcast_object(decision)
@@ -413,7 +461,9 @@ def _train(cfg, comm) -> dict:
                "weights": "best" if cfg.keep_best and has_valid else "last", "valid": published_valid,
                "epochs_run": len(hist), "global_step": state["global_step"],
                "first_loss": first_loss, "history": hist, "device": str(device), "precision": cfg.precision}
-    if cfg.evaluate_test:
+    if cfg.evaluate_test and not has_test:
+        metrics["test"] = None  # as 'valid' is without a validation split: nothing to score
+    elif cfg.evaluate_test:
         metrics["test"], _ = evaluate_split(model, dataset.split("test"), cfg)
         log.info("test: %s", _fmt(metrics["test"]))
     # Baselines on valid/test, and what scoring's 'auto' publishes (evaluation/selection.py).

@@ -97,6 +97,10 @@ def test_model_config_rejects_bad_values_with_the_fix():
         ModelConfig(num_items=10, cell="rnn")
     with pytest.raises(ConfigError, match="num_items must be >= 3"):
         ModelConfig(num_items=2)
+    with pytest.raises(ConfigError, match="model.hidden_size must be positive, got 0"):
+        ModelConfig(num_items=10, hidden_size=0)
+    with pytest.raises(ConfigError, match=r"model.embedding_dropout must be in \[0, 1\), got 1.0"):
+        ModelConfig(num_items=10, embedding_dropout=1.0)
 
 
 def test_one_member_keeps_the_single_model_and_its_parameter_names():

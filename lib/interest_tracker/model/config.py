@@ -34,6 +34,8 @@ class ModelConfig:
         require(self.num_items >= 3, f"num_items must be >= 3 (2 reserved + items), got {self.num_items}")
         require(self.num_event_types >= 2, "num_event_types must be >= 2 (padding + one type)")
         require(self.cell in ("gru", "lstm"), f"cell must be 'gru' or 'lstm', got {self.cell!r}")
-        require(self.hidden_size > 0 and self.num_layers > 0 and self.embedding_dim > 0, "sizes must be positive")
-        require(0.0 <= self.dropout < 1.0 and 0.0 <= self.embedding_dropout < 1.0, "dropouts must be in [0, 1)")
+        for key in ("hidden_size", "num_layers", "embedding_dim"):
+            require(getattr(self, key) > 0, f"model.{key} must be positive, got {getattr(self, key)}")
+        for key in ("dropout", "embedding_dropout"):
+            require(0.0 <= getattr(self, key) < 1.0, f"model.{key} must be in [0, 1), got {getattr(self, key)}")
         require(1 <= self.members <= 16, f"model.members must be in [1, 16], got {self.members}")

@@ -29,6 +29,7 @@ RAW_FIELDS = ("user_id", "item_id", "event_type", "event_time", "session_id", "a
 CORRUPT_COLUMN = "_corrupt_record"
 RAW_FORMATS = ("jsonl", "csv", "parquet")
 REQUIRED_RAW_FIELDS = ("user_id", "item_id", "event_type", "event_time")
+_PARSED = "_parsed"
 
 
 # --------------------------------------------------------------------------- raw input
@@ -107,10 +108,15 @@ def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
     lines = (spark.read.option("recursiveFileLookup", "true").text(url)
              .where(~line.rlike("^\\s*$")))
     schema = T.ArrayType(_raw_string_schema(False))
-    parsed = F.from_json(F.concat(F.lit("["), line, F.lit("]")), schema, {"mode": "PERMISSIVE"})
-    one = (F.size(parsed) == 1) & parsed[0].isNotNull() & (F.decode(line.cast("binary"), "UTF-8") == line)
-    return lines.select(
-        *[F.when(one, parsed[0][f]).alias(f) for f in RAW_FIELDS],
+    # Parsed in a projection of its own: referenced from several CASE WHENs in one, the
+    # parse would run once per reference (Spark keeps an expensive expression apart when
+    # the next projection uses it more than once).
+    parsed = lines.select(line, F.from_json(F.concat(F.lit("["), line, F.lit("]")), schema,
+                                            {"mode": "PERMISSIVE"}).alias(_PARSED))
+    p = F.col(_PARSED)
+    one = (F.size(p) == 1) & p[0].isNotNull() & (F.decode(line.cast("binary"), "UTF-8") == line)
+    return parsed.select(
+        *[F.when(one, p[0][f]).alias(f) for f in RAW_FIELDS],
         F.when(~one, line).alias(CORRUPT_COLUMN),
     )
 
@@ -131,23 +137,34 @@ def _read_raw_csv(spark: SparkSession, url: str) -> DataFrame:
     line = F.col("value")
     lines = spark.read.option("recursiveFileLookup", "true").text(url).where(~line.rlike("^\\s*$"))
     ddl = ", ".join(f"{n} string" for n in names) + f", {CORRUPT_COLUMN} string"
-    parsed = F.from_csv(line, ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN,
-                                   "escape": '"'})
-    values = [F.regexp_replace(F.trim(parsed[n]), "^\ufeff", "") for n in names]
-    is_header = F.lit(True)
-    for n, v in zip(names, values):
-        is_header = is_header & F.coalesce(v == n, F.lit(False))
-    header_like = F.array_contains(F.array(*values), "user_id") & F.array_contains(F.array(*values), "event_time")
-    quotes = F.length(line) - F.length(F.regexp_replace(line, '"', ""))
-    bad = (parsed[CORRUPT_COLUMN].isNotNull() | (quotes % 2 == 1)
-           | (F.decode(line.cast("binary"), "UTF-8") != line))
+    parse = F.from_csv(line, ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "escape": '"'})
+
+    def header_checks(parsed):
+        values = [F.regexp_replace(F.trim(parsed[n]), "^\ufeff", "") for n in names]
+        same = F.lit(True)
+        for n, v in zip(names, values):
+            same = same & F.coalesce(v == n, F.lit(False))
+        return same, F.array_contains(F.array(*values), "user_id") & F.array_contains(F.array(*values), "event_time")
+
+    # Only a line naming user_id and event_time can be a header, so other lines pay for no
+    # header check (a CASE WHEN does not evaluate the branches it skips). The file's own
+    # header line is dropped; one with other names stops the run here, in the first pass.
+    named = line.contains("user_id") & line.contains("event_time")
+    own_header, header_like = header_checks(parse)
     failure = F.raise_error(F.concat(
         F.lit("CSV header does not conform to the first file's header ("), F.lit(",".join(names)),
         F.lit("): found '"), F.substring(line, 1, 300), F.lit("' in "), F.input_file_name()))
-    return lines.where(~is_header).select(
-        *[F.when(~bad, parsed[f]).alias(f) if f in names else F.lit(None).cast("string").alias(f)
-          for f in RAW_FIELDS],
-        F.when(header_like, failure.cast("string")).when(bad, line).alias(CORRUPT_COLUMN),
+    keep = (F.when(~named, F.lit(True)).when(own_header, F.lit(False))
+            .when(header_like, failure.cast("boolean")).otherwise(F.lit(True)))
+    # Parsed once, in a projection of its own (see _read_raw_jsonl).
+    parsed = lines.where(keep).select(line, parse.alias(_PARSED))
+    p = F.col(_PARSED)
+    odd_quotes = F.when(line.contains('"'),
+                        (F.length(line) - F.length(F.translate(line, '"', ""))) % 2 == 1).otherwise(F.lit(False))
+    bad = p[CORRUPT_COLUMN].isNotNull() | odd_quotes | (F.decode(line.cast("binary"), "UTF-8") != line)
+    return parsed.select(
+        *[F.when(~bad, p[f]).alias(f) if f in names else F.lit(None).cast("string").alias(f) for f in RAW_FIELDS],
+        F.when(bad, line).alias(CORRUPT_COLUMN),
     )
 
 

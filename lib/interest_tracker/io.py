@@ -108,9 +108,9 @@ def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
     lines = (spark.read.option("recursiveFileLookup", "true").text(url)
              .where(~line.rlike("^\\s*$")))
     schema = T.ArrayType(_raw_string_schema(False))
-    # Parsed in a projection of its own: referenced from several CASE WHENs in one, the
-    # parse would run once per reference (Spark keeps an expensive expression apart when
-    # the next projection uses it more than once).
+    # Parsed in a projection of its own, which the columns below read, so that the plan
+    # parses each line once however many of them read it (a parse costs more than the
+    # rest of the reader: docs/benchmarks.md, stage 1, seventeenth session).
     parsed = lines.select(line, F.from_json(F.concat(F.lit("["), line, F.lit("]")), schema,
                                             {"mode": "PERMISSIVE"}).alias(_PARSED))
     p = F.col(_PARSED)

@@ -160,3 +160,33 @@ def test_stage1_failure_after_the_second_publish_keeps_the_previous_run(spark, t
     assert after["tables"]["events"] == rep["counts"]["clean"] != before["tables"]["events"]
     manifest = commit.read_manifest(spark, layout.root, layout.partition)
     assert manifest["counts"] == rep["counts"] and manifest["sequences"]["fingerprint"] == after["fingerprint"]
+
+
+def test_a_removal_is_undone_when_a_later_publish_of_the_run_fails(spark, tmp_path, monkeypatch):
+    """A move with no staging removes its output at the commit (a rerun that no longer writes
+    a date's windows); a failure later in the same commit brings the removed output back."""
+    root = tmp_path / "root"
+    old = root / "sequences" / "run_date=2026-11-28"
+    old.mkdir(parents=True)
+    (old / "part-0.parquet").write_text("old windows")
+    table = root / "events"
+    (table / "run_date=2026-11-28").mkdir(parents=True)
+    (table / "run_date=2026-11-28" / "part-0.parquet").write_text("old events")
+    staged = table / "_staging" / "run_date=2026-11-28-x"
+    staged.mkdir(parents=True)
+    (staged / "part-0.parquet").write_text("new events")
+    moves = [(None, fs.to_url(str(old))), (fs.to_url(str(staged)), fs.to_url(str(table / "run_date=2026-11-28")))]
+
+    monkeypatch.setattr(commit, "after_publish_hook", _fail_after_second)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        commit.commit_run(spark, fs.to_url(str(root)), "run_date=2026-11-28", moves, {"kind": "test"})
+    assert (old / "part-0.parquet").read_text() == "old windows"
+    assert (table / "run_date=2026-11-28" / "part-0.parquet").read_text() == "old events"
+
+    monkeypatch.setattr(commit, "after_publish_hook", None)
+    staged.mkdir(parents=True)
+    (staged / "part-0.parquet").write_text("new events")
+    commit.commit_run(spark, fs.to_url(str(root)), "run_date=2026-11-28", moves, {"kind": "test"})
+    assert not old.exists()
+    assert (table / "run_date=2026-11-28" / "part-0.parquet").read_text() == "new events"
+    assert not list((root / "sequences").glob("_*")) and not list(table.glob("_*"))

@@ -97,6 +97,18 @@ def explain_read_error(error: BaseException) -> InputError | None:
                       "(schemas/raw_event.json)")
 
 
+def _text_lines(spark: SparkSession, url: str) -> DataFrame:
+    """The non-blank lines (``value``) of every file under ``url``, subdirectories included;
+    Spark keeps each line's bytes as they are in the file."""
+    line = F.col("value")
+    return spark.read.option("recursiveFileLookup", "true").text(url).where(~line.rlike("^\\s*$"))
+
+
+def _valid_utf8(line):
+    """True where the line's bytes are valid UTF-8 (decoding would replace nothing)."""
+    return F.decode(line.cast("binary"), "UTF-8") == line
+
+
 def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
     # Spark's JSON reader makes rows of what a line holds, not of the line: a line with two
     # objects (a lost newline upstream) or an array gives one or many rows, or none for
@@ -105,8 +117,7 @@ def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
     # Spark strings keep the file's bytes; a line that is not valid UTF-8 is MALFORMED too,
     # with its bytes kept as evidence (clean.evidence_columns).
     line = F.col("value")
-    lines = (spark.read.option("recursiveFileLookup", "true").text(url)
-             .where(~line.rlike("^\\s*$")))
+    lines = _text_lines(spark, url)
     schema = T.ArrayType(_raw_string_schema(False))
     # Parsed in a projection of its own, which the columns below read, so that the plan
     # parses each line once however many of them read it (a parse costs more than the
@@ -114,7 +125,7 @@ def _read_raw_jsonl(spark: SparkSession, url: str) -> DataFrame:
     parsed = lines.select(line, F.from_json(F.concat(F.lit("["), line, F.lit("]")), schema,
                                             {"mode": "PERMISSIVE"}).alias(_PARSED))
     p = F.col(_PARSED)
-    one = (F.size(p) == 1) & p[0].isNotNull() & (F.decode(line.cast("binary"), "UTF-8") == line)
+    one = (F.size(p) == 1) & p[0].isNotNull() & _valid_utf8(line)
     return parsed.select(
         *[F.when(one, p[0][f]).alias(f) for f in RAW_FIELDS],
         F.when(~one, line).alias(CORRUPT_COLUMN),
@@ -135,7 +146,7 @@ def _read_raw_csv(spark: SparkSession, url: str) -> DataFrame:
     #   reader would have replaced them by U+FFFD, merging different ids).
     names = _csv_header(spark, url)
     line = F.col("value")
-    lines = spark.read.option("recursiveFileLookup", "true").text(url).where(~line.rlike("^\\s*$"))
+    lines = _text_lines(spark, url)
     ddl = ", ".join(f"{n} string" for n in names) + f", {CORRUPT_COLUMN} string"
     parse = F.from_csv(line, ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "escape": '"'})
 
@@ -161,7 +172,7 @@ def _read_raw_csv(spark: SparkSession, url: str) -> DataFrame:
     p = F.col(_PARSED)
     odd_quotes = F.when(line.contains('"'),
                         (F.length(line) - F.length(F.translate(line, '"', ""))) % 2 == 1).otherwise(F.lit(False))
-    bad = p[CORRUPT_COLUMN].isNotNull() | odd_quotes | (F.decode(line.cast("binary"), "UTF-8") != line)
+    bad = p[CORRUPT_COLUMN].isNotNull() | odd_quotes | ~_valid_utf8(line)
     return parsed.select(
         *[F.when(~bad, p[f]).alias(f) if f in names else F.lit(None).cast("string").alias(f) for f in RAW_FIELDS],
         F.when(bad, line).alias(CORRUPT_COLUMN),

@@ -150,18 +150,15 @@ def _read_raw_csv(spark: SparkSession, url: str) -> DataFrame:
     ddl = ", ".join(f"{n} string" for n in names) + f", {CORRUPT_COLUMN} string"
     parse = F.from_csv(line, ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN, "escape": '"'})
 
-    def header_checks(parsed):
-        values = [F.regexp_replace(F.trim(parsed[n]), "^\ufeff", "") for n in names]
-        same = F.lit(True)
-        for n, v in zip(names, values):
-            same = same & F.coalesce(v == n, F.lit(False))
-        return same, F.array_contains(F.array(*values), "user_id") & F.array_contains(F.array(*values), "event_time")
-
     # Only a line naming user_id and event_time can be a header, so other lines pay for no
     # header check (a CASE WHEN does not evaluate the branches it skips). The file's own
     # header line is dropped; one with other names stops the run here, in the first pass.
     named = line.contains("user_id") & line.contains("event_time")
-    own_header, header_like = header_checks(parse)
+    values = [F.regexp_replace(F.trim(parse[n]), "^\ufeff", "") for n in names]
+    own_header = F.lit(True)
+    for n, v in zip(names, values):
+        own_header = own_header & F.coalesce(v == n, F.lit(False))
+    header_like = F.array_contains(F.array(*values), "user_id") & F.array_contains(F.array(*values), "event_time")
     failure = F.raise_error(F.concat(
         F.lit("CSV header does not conform to the first file's header ("), F.lit(",".join(names)),
         F.lit("): found '"), F.substring(line, 1, 300), F.lit("' in "), F.input_file_name()))
